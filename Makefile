@@ -1,0 +1,139 @@
+# tensorcache - build, test, demo, install.
+#
+#   make            build/tensorcache, build/libtensorcache.a, build/libtensorcache.so
+#   make demo       pack Fashion-MNIST into caches and read every sample back
+#   make test       unit tests (cmocka), end-to-end tests, Python tests
+#   make sanitize   the C tests under ASan + UBSan
+#   make test-large a field larger than 4 GiB, written and read back (needs ~10 GB of disk)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make deps       install missing Debian packages (as root), or say what to run
+
+SHELL   := /bin/bash
+PYTHON  ?= /usr/bin/python3
+CC      ?= cc
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+BUILD   ?= build
+
+# The version lives in the header; the SONAME and tensorcache.pc follow it.
+VERSION_MAJOR := $(shell sed -n 's/^\#define TC_VERSION_MAJOR \([0-9]*\).*/\1/p' include/tensorcache.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define TC_VERSION_MINOR \([0-9]*\).*/\1/p' include/tensorcache.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define TC_VERSION_PATCH \([0-9]*\).*/\1/p' include/tensorcache.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+SONAME  := libtensorcache.so.$(VERSION_MAJOR).$(VERSION_MINOR)
+
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
+CFLAGS   += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden
+LIBS     := -llz4 -lxxhash -lz
+TESTLIBS := -lcmocka
+
+LIB_SRC   := $(wildcard lib/*.c)
+TOOL_SRC  := $(wildcard tools/*.c)
+TEST_SRC  := $(wildcard tests/unit/test_*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_MAIN_OBJ := $(BUILD)/obj/tools/main.o $(BUILD)/obj/tools/demo_check.o
+TOOL_LIB_OBJ  := $(filter-out $(TOOL_MAIN_OBJ),$(TOOL_OBJ))
+TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages the build, tests and demo need.
+DEB_PKGS := gcc make pkg-config liblz4-dev libxxhash-dev zlib1g-dev libcmocka-dev \
+            dataset-fashion-mnist python3 python3-numpy python3-torch python3-setuptools
+
+.PHONY: all deps test test-c test-e2e test-python test-large demo sanitize install uninstall clean fuzz
+
+all: $(BUILD)/tensorcache $(BUILD)/libtensorcache.a $(BUILD)/libtensorcache.so $(BUILD)/tc-demo-check
+
+$(BUILD)/obj/%.o: %.c include/tensorcache.h $(wildcard lib/*.h tools/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libtensorcache.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libtensorcache.so: $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -o $(BUILD)/$(SONAME) $^ $(LDFLAGS) $(LIBS)
+	ln -sf $(SONAME) $@
+
+$(BUILD)/tensorcache: $(BUILD)/obj/tools/main.o $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS) -lm
+
+$(BUILD)/tc-demo-check: $(BUILD)/obj/tools/demo_check.o $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS) -lm
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itools -Ilib $(CFLAGS) -o $@ $< $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a $(LDFLAGS) $(LIBS) $(TESTLIBS) -lm
+
+# ---- dependencies -------------------------------------------------------------------------------
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "make deps: installing$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	else \
+	  echo "make deps: missing Debian packages:$$missing"; \
+	  echo "run: sudo apt-get install$$missing"; exit 1; \
+	fi
+
+# ---- tests --------------------------------------------------------------------------------------
+test: deps all
+	@$(MAKE) --no-print-directory test-c test-e2e test-python
+
+test-c: $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do \
+	  TC_TEST_TMP=$(abspath $(BUILD))/tmp $$t || fail=1; done; \
+	if [ $$fail = 0 ]; then echo "C unit tests: all passed"; else echo "C unit tests: FAILED"; exit 1; fi
+
+test-e2e: all
+	@BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) sh tests/e2e/run.sh
+
+test-python: $(BUILD)/libtensorcache.so
+	@if [ -d python/tests ]; then \
+	  TENSORCACHE_LIB=$(abspath $(BUILD))/libtensorcache.so TC_BUILD=$(abspath $(BUILD)) \
+	  PYTHONPATH=$(abspath python) $(PYTHON) -m unittest discover -s python/tests -t python -v 2>&1 | tail -n 40; \
+	  exit $${PIPESTATUS:-0}; fi
+
+test-large: all
+	@BUILD=$(abspath $(BUILD)) sh tests/e2e/large.sh
+
+sanitize:
+	$(MAKE) BUILD=build-san OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" test-c test-e2e
+
+# ---- demo ---------------------------------------------------------------------------------------
+FMNIST ?= /usr/share/datasets/fashion-mnist
+demo: deps all
+	@BUILD=$(abspath $(BUILD)) FMNIST=$(FMNIST) sh tools/demo.sh
+
+# ---- install ------------------------------------------------------------------------------------
+$(BUILD)/tensorcache.pc: include/tensorcache.h
+	@mkdir -p $(BUILD)
+	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: tensorcache\nDescription: %s\nVersion: %s\nRequires.private: liblz4 libxxhash\nLibs: -L$${libdir} -ltensorcache\nLibs.private: -lz\nCflags: -I$${includedir}\n' \
+	  '$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' 'zero-copy dataset cache files' '$(VERSION)' > $@
+
+install: all $(BUILD)/tensorcache.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 755 $(BUILD)/tensorcache $(DESTDIR)$(BINDIR)/tensorcache
+	install -m 644 $(BUILD)/libtensorcache.a $(DESTDIR)$(LIBDIR)/libtensorcache.a
+	install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtensorcache.so
+	install -m 644 include/tensorcache.h $(DESTDIR)$(INCDIR)/tensorcache.h
+	install -m 644 $(BUILD)/tensorcache.pc $(DESTDIR)$(LIBDIR)/pkgconfig/tensorcache.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tensorcache $(DESTDIR)$(LIBDIR)/libtensorcache.a \
+	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtensorcache.so \
+	  $(DESTDIR)$(INCDIR)/tensorcache.h $(DESTDIR)$(LIBDIR)/pkgconfig/tensorcache.pc
+
+clean:
+	rm -rf build build-san build-fuzz
