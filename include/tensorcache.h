@@ -226,10 +226,10 @@ TC_API uint64_t tc_file_size(const tc_cache *cache);
 /*! tc_format_version() : @return the file's format version as major*100 + minor. */
 TC_API unsigned tc_format_version(const tc_cache *cache);
 
-/*! tc_field_info() :
+/*! tc_describe_field() :
  *  Describes field number `field` (0 <= field < tc_num_fields()). @return TC_OK or
  *  TC_ERR_NOT_FOUND. */
-TC_API int tc_field_info(const tc_cache *cache, uint32_t field, tc_field_info *out);
+TC_API int tc_describe_field(const tc_cache *cache, uint32_t field, tc_field_info *out);
 
 /*! tc_find_field() :
  *  Looks up a field by exact name. @return TC_OK and *field set, or TC_ERR_NOT_FOUND. */
@@ -244,8 +244,8 @@ TC_API void tc_metadata(const tc_cache *cache, const void **data, size_t *size);
  *  Zero-copy view of sample `i` of an uncompressed field: bounds check and pointer arithmetic for
  *  fixed-shape fields; one index-entry check for variable-shape fields. ndim = field rank.
  *  @return TC_OK, TC_ERR_RANGE, TC_ERR_NOT_FOUND, TC_ERR_WRONG_KIND (compressed field: use
- *  tc_read_sample), TC_ERR_INDEX (damaged index entry), or TC_ERR_IO (pread backend, which has
- *  no mapping: use tc_read_sample). The view stays valid until tc_close(). */
+ *  tc_read_sample; also for a cache opened with TC_OPEN_NO_MMAP, which has no mapping),
+ *  TC_ERR_INDEX (damaged index entry). The view stays valid until tc_close(). */
 TC_API int tc_sample(const tc_cache *cache, uint32_t field, uint64_t i, tc_view *out,
                      tc_error *err);
 
@@ -320,7 +320,7 @@ typedef struct {
     int codec;                   /* TC_CODEC_NONE or TC_CODEC_LZ4 (fixed-shape fields only) */
     uint64_t align;              /* fixed fields: pad each sample's stride to this power of two
                                     (0 or 1 = packed); ignored otherwise */
-    uint64_t block_bytes;        /* lz4: target uncompressed bytes per block (0 = 1 MiB) */
+    uint64_t block_bytes;        /* lz4: target uncompressed bytes per block (0 = 256 KiB) */
 } tc_field_spec;
 
 /* The value of one field for one sample (tc_writer_append) or for a batch of samples
@@ -345,7 +345,10 @@ TC_API int tc_writer_set_metadata(tc_writer *w, const void *data, size_t size, t
 
 /*! tc_writer_append() :
  *  Appends one sample: values[k] is field k's value, in declaration order. Memory use does not
- *  grow with the number of samples appended (beyond one lz4 block per compressed field). */
+ *  grow with the number of samples appended (beyond one lz4 block per compressed field).
+ *  Every value is checked before anything is written. Any failure (TC_ERR_SAMPLE_MISMATCH, I/O)
+ *  poisons the writer: later calls return TC_ERR_STATE and tc_writer_finish() returns the first
+ *  error and publishes nothing, so an ignored error can never yield a file missing a sample. */
 TC_API int tc_writer_append(tc_writer *w, const tc_value *values, tc_error *err);
 
 /*! tc_writer_append_batch() :

@@ -1,0 +1,123 @@
+/* internal.h - definitions shared by the files of libtensorcache; not installed. */
+#ifndef TC_INTERNAL_H
+#define TC_INTERNAL_H
+
+#include "tensorcache.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "tensorcache stores samples in little-endian order and supports little-endian hosts only"
+#endif
+
+/* ---- on-disk constants (docs/FORMAT.md) ---- */
+#define TC_MAGIC "\x89TCACHE\n"
+#define TC_HEADER_SIZE 128u
+#define TC_FIELD_ENTRY_SIZE 256u
+#define TC_DATA_ALIGN 4096u
+#define TC_INDEX_ALIGN 64u
+#define TC_SAMPLE_ALIGN 64u   /* variable-shape samples inside their data region */
+#define TC_META_ALIGN 8u
+#define TC_MAX_METADATA (64u << 20)
+#define TC_LZ4_ENTRY_SIZE 24u
+#define TC_LZ4_MAX_RAW 2113929216u /* LZ4_MAX_INPUT_SIZE */
+#define TC_KIND_FIXED 0u
+#define TC_KIND_VARIABLE 1u
+
+/* header field offsets */
+enum {
+    H_MAGIC = 0, H_VMAJOR = 8, H_VMINOR = 10, H_HSIZE = 12, H_FILE_SIZE = 16, H_NSAMPLES = 24,
+    H_NFIELDS = 32, H_FLAGS = 36, H_FT_OFF = 40, H_FT_SIZE = 48, H_META_OFF = 56, H_META_SIZE = 64,
+    H_FT_SUM = 72, H_META_SUM = 80, H_RESERVED = 88, H_RESERVED_SIZE = 32, H_SUM = 120
+};
+/* field entry offsets */
+enum {
+    F_NAME = 0, F_NAME_LEN = 64, F_DTYPE = 66, F_RANK = 67, F_KIND = 68, F_CODEC = 69, F_RES0 = 70,
+    F_LAYOUT = 72, F_SHAPE = 80, F_FLAGS = 144, F_RES1 = 148, F_STRIDE = 152, F_DATA_OFF = 160,
+    F_DATA_SIZE = 168, F_DATA_SUM = 176, F_INDEX_OFF = 184, F_INDEX_SIZE = 192, F_INDEX_SUM = 200,
+    F_BLOCK_SAMPLES = 208, F_RES2 = 216, F_RES2_SIZE = 40
+};
+
+/* A validated field table entry plus what is derived from it. */
+typedef struct {
+    char name[TC_MAX_NAME + 1];
+    uint32_t name_len;
+    uint8_t dtype, rank, kind, codec;
+    char layout[TC_MAX_LAYOUT + 1];
+    uint64_t shape[TC_MAX_RANK];
+    uint32_t flags;
+    uint64_t stride;
+    uint64_t data_offset, data_size, data_checksum;
+    uint64_t index_offset, index_size, index_checksum;
+    uint64_t block_samples;
+    /* derived */
+    uint64_t itemsize;
+    uint64_t sample_bytes; /* fixed-shape fields */
+    uint64_t entry_size;   /* bytes per index entry (variable / lz4), else 0 */
+    uint64_t nblocks;      /* lz4 */
+} tc_field_entry;
+
+typedef struct {
+    uint16_t version_major, version_minor;
+    uint64_t file_size, num_samples;
+    uint32_t num_fields;
+    uint64_t ft_offset, ft_size, meta_offset, meta_size, ft_checksum, meta_checksum;
+} tc_header;
+
+/* ---- little-endian access ---- */
+static inline uint16_t tc_le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t tc_le32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline uint64_t tc_le64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline void tc_put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void tc_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void tc_put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* ---- checked arithmetic: return false on overflow ---- */
+static inline bool tc_add(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_add_overflow(a, b, r); }
+static inline bool tc_mul(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_mul_overflow(a, b, r); }
+static inline uint64_t tc_align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; } /* caller ensures no overflow */
+
+/* ---- errors (error.c) ---- */
+int tc__fail(tc_error *err, int code, int sys_errno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Maps errno of a failed write to TC_ERR_NO_SPACE or TC_ERR_IO. */
+int tc__write_errcode(int e);
+
+/* ---- format helpers (format.c) ---- */
+bool tc__utf8_valid(const uint8_t *s, size_t n);
+uint64_t tc__checksum(const void *data, size_t n);
+int tc__parse_header(const uint8_t *buf, uint64_t real_size, tc_header *h, tc_error *err);
+int tc__parse_field(const uint8_t *entry, uint32_t k, const tc_header *h, tc_field_entry *f,
+                    tc_error *err);
+int tc__check_layout_tag(const char *tag, size_t len, uint32_t rank);
+int tc__check_regions(const tc_header *h, const tc_field_entry *fields, tc_error *err);
+int tc__check_unique_names(const tc_header *h, const tc_field_entry *fields, tc_error *err);
+/* Product of shape[0..rank) times itemsize; false on overflow. */
+bool tc__shape_bytes(const uint64_t *shape, uint32_t rank, uint64_t itemsize, uint64_t *out);
+void tc__encode_header(uint8_t *buf, const tc_header *h);
+void tc__encode_field(uint8_t *entry, const tc_field_entry *f);
+
+/* Variable-shape index entry, decoded. */
+typedef struct {
+    uint64_t offset, nbytes;
+    uint64_t shape[TC_MAX_RANK];
+} tc_var_entry;
+
+/* LZ4 block index entry, decoded. */
+typedef struct {
+    uint64_t offset, csize, checksum;
+} tc_block_entry;
+
+#endif
