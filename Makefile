@@ -142,3 +142,7 @@ uninstall:
 
 clean:
 	rm -rf build build-san build-fuzz
+
+# Fuzzing, corruption sweep and crash-safety harness; the benchmark harness.
+-include tests/fuzz/rules.mk
+-include bench/rules.mk

@@ -267,7 +267,10 @@ static int check_sizes(tc_field_entry *f, uint64_t n, tc_error *err)
             raw > TC_LZ4_MAX_RAW)
             return tc__fail(err, TC_ERR_CODEC, 0, "field '%s': an LZ4 block would exceed %u bytes",
                             f->name, TC_LZ4_MAX_RAW);
-        if (!tc_mul(f->nblocks, TC_LZ4_ENTRY_SIZE, &total) || f->index_size != total)
+        if (!tc_mul(f->nblocks, TC_LZ4_ENTRY_SIZE, &total))
+            return tc__fail(err, TC_ERR_OVERFLOW, 0, "field '%s': block index size overflows",
+                            f->name);
+        if (f->index_size != total)
             return tc__fail(err, TC_ERR_SHAPE, 0, "field '%s': index_size %llu != %llu blocks x %u",
                             f->name, (unsigned long long)f->index_size,
                             (unsigned long long)f->nblocks, TC_LZ4_ENTRY_SIZE);
@@ -339,6 +342,8 @@ int tc__check_unique_names(const tc_header *h, const tc_field_entry *fields, tc_
 
 typedef struct {
     uint64_t off, size;
+    uint32_t field; /* UINT32_MAX for header, field table, metadata */
+    const char *what;
 } tc_region;
 
 static int region_cmp(const void *a, const void *b)
@@ -347,31 +352,41 @@ static int region_cmp(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
+static void describe_region(const tc_region *r, const tc_field_entry *fields, char *buf, size_t n)
+{
+    if (r->field == UINT32_MAX)
+        snprintf(buf, n, "%s [%llu, %llu)", r->what, (unsigned long long)r->off,
+                 (unsigned long long)(r->off + r->size));
+    else
+        snprintf(buf, n, "field '%s': %s region [%llu, %llu)", fields[r->field].name, r->what,
+                 (unsigned long long)r->off, (unsigned long long)(r->off + r->size));
+}
+
 int tc__check_regions(const tc_header *h, const tc_field_entry *fields, tc_error *err)
 {
     size_t cap = 3 + 2 * (size_t)h->num_fields, n = 0;
     tc_region *r = malloc(cap * sizeof *r);
     if (!r)
         return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory checking regions");
-    r[n++] = (tc_region){0, TC_HEADER_SIZE};
-    r[n++] = (tc_region){h->ft_offset, h->ft_size};
+    r[n++] = (tc_region){0, TC_HEADER_SIZE, UINT32_MAX, "header"};
+    r[n++] = (tc_region){h->ft_offset, h->ft_size, UINT32_MAX, "field table"};
     if (h->meta_size)
-        r[n++] = (tc_region){h->meta_offset, h->meta_size};
+        r[n++] = (tc_region){h->meta_offset, h->meta_size, UINT32_MAX, "metadata"};
     for (uint32_t k = 0; k < h->num_fields; k++) {
         if (fields[k].data_size)
-            r[n++] = (tc_region){fields[k].data_offset, fields[k].data_size};
+            r[n++] = (tc_region){fields[k].data_offset, fields[k].data_size, k, "data"};
         if (fields[k].index_size)
-            r[n++] = (tc_region){fields[k].index_offset, fields[k].index_size};
+            r[n++] = (tc_region){fields[k].index_offset, fields[k].index_size, k, "index"};
     }
     qsort(r, n, sizeof *r, region_cmp);
     int rc = TC_OK;
     for (size_t i = 1; i < n; i++) {
         /* ends cannot overflow: every region was checked to end within the file */
         if (r[i - 1].off + r[i - 1].size > r[i].off) {
-            rc = tc__fail(err, TC_ERR_OVERLAP, 0, "region [%llu, %llu) overlaps region [%llu, %llu)",
-                          (unsigned long long)r[i - 1].off,
-                          (unsigned long long)(r[i - 1].off + r[i - 1].size),
-                          (unsigned long long)r[i].off, (unsigned long long)(r[i].off + r[i].size));
+            char a[TC_MAX_NAME + 80], b[TC_MAX_NAME + 80];
+            describe_region(&r[i - 1], fields, a, sizeof a);
+            describe_region(&r[i], fields, b, sizeof b);
+            rc = tc__fail(err, TC_ERR_OVERLAP, 0, "%s overlaps %s", a, b);
             break;
         }
     }

@@ -872,6 +872,54 @@ static int verify_padding(const tc_cache *c, tc_error *err)
     return rc;
 }
 
+/* Zero bytes inside a field's data region: stride padding (§5), gaps between variable samples
+ * (§6) and between LZ4 blocks (§7). The region checksum cannot catch these when a (re-checksummed)
+ * field table shrinks a sample, so full verification checks them explicitly. */
+static int field_padding_error(const tc_field_entry *f, uint64_t where, tc_error *err)
+{
+    return tc__fail(err, TC_ERR_PADDING, 0,
+                    "field '%s': padding inside the data region (near sample/block %llu) is not zero",
+                    f->name, (unsigned long long)where);
+}
+
+static int verify_field_padding(const tc_cache *c, const tc_field_entry *f, tc_error *err)
+{
+    const uint64_t base = f->data_offset, n = c->h.num_samples;
+    uint64_t pos = 0;
+    int rc = TC_OK;
+    if (f->kind == TC_KIND_FIXED && f->codec == TC_CODEC_NONE) {
+        if (f->stride == f->sample_bytes)
+            return TC_OK;
+        for (uint64_t i = 0; i < n && rc == TC_OK; i++)
+            if (check_zero(c, base + i * f->stride + f->sample_bytes, base + (i + 1) * f->stride,
+                           NULL) != TC_OK)
+                rc = field_padding_error(f, i, err);
+        return rc;
+    }
+    uint64_t count = f->kind == TC_KIND_VARIABLE ? n : f->nblocks;
+    for (uint64_t i = 0; i < count && rc == TC_OK; i++) {
+        uint64_t off, len;
+        if (f->kind == TC_KIND_VARIABLE) {
+            tc_var_entry e;
+            rc = read_var_entry(c, f, i, &e, err);
+            off = e.offset, len = e.nbytes;
+        } else {
+            tc_block_entry e;
+            rc = read_block_entry(c, f, i, &e, err);
+            off = e.offset, len = e.csize;
+        }
+        if (rc)
+            return rc;
+        /* entries were checked in order and in bounds by verify_*_index */
+        if (check_zero(c, base + pos, base + off, NULL) != TC_OK)
+            rc = field_padding_error(f, i, err);
+        pos = off + len;
+    }
+    if (rc == TC_OK && check_zero(c, base + pos, base + f->data_size, NULL) != TC_OK)
+        rc = field_padding_error(f, count, err);
+    return rc;
+}
+
 static int verify_blocks_decode(const tc_cache *c, const tc_field_entry *f, tc_error *err)
 {
     if (f->nblocks == 0)
@@ -908,6 +956,8 @@ int tc_verify(const tc_cache *c, tc_error *err)
     }
     if (rc == TC_OK)
         rc = verify_padding(c, err);
+    for (uint32_t k = 0; k < c->h.num_fields && rc == TC_OK; k++)
+        rc = verify_field_padding(c, &c->fields[k], err);
     for (uint32_t k = 0; k < c->h.num_fields && rc == TC_OK; k++)
         if (c->fields[k].codec == TC_CODEC_LZ4)
             rc = verify_blocks_decode(c, &c->fields[k], err);

@@ -119,6 +119,8 @@ static int os_flush(tc_ostream *s, tc_error *err)
 
 static int os_write(tc_ostream *s, const void *p, size_t n, tc_error *err)
 {
+    if (n == 0)
+        return TC_OK;
     XXH3_64bits_update(s->hash, p, n);
     if (s->len + n > s->cap) {
         int rc = os_flush(s, err);
