@@ -134,7 +134,7 @@ TC_API const char *tc_error_name(int code);
     X(U64, 8, 8, "u64", "<u8")                                                                     \
     X(I64, 9, 8, "i64", "<i8")                                                                     \
     X(F16, 10, 2, "f16", "<f2")                                                                    \
-    X(BF16, 11, 2, "bf16", "<V2")                                                                  \
+    X(BF16, 11, 2, "bf16", "|V2")                                                                  \
     X(F32, 12, 4, "f32", "<f4")                                                                    \
     X(F64, 13, 8, "f64", "<f8")
 
@@ -150,7 +150,7 @@ typedef enum {
 TC_API size_t tc_dtype_size(int dtype);
 /*! tc_dtype_name() : @return "u8", "f32", ... or NULL for an invalid code. */
 TC_API const char *tc_dtype_name(int dtype);
-/*! tc_dtype_numpy() : @return the NumPy array-protocol string ("<f4", "|u1"; "<V2" for bf16). */
+/*! tc_dtype_numpy() : @return the NumPy array-protocol string ("<f4", "|u1"; "|V2" for bf16). */
 TC_API const char *tc_dtype_numpy(int dtype);
 /*! tc_dtype_from_name() : parses "u8", "uint8", "float32", "f32", ...; @return 0 if unknown. */
 TC_API int tc_dtype_from_name(const char *name);

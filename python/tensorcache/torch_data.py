@@ -1,0 +1,162 @@
+"""PyTorch adapter: a map-style Dataset over a cache, and a fast batch path for DataLoader.
+
+    from tensorcache.torch_data import CacheDataset
+    ds = CacheDataset("train.tc", fields=("image", "label"))
+    image, label = ds[0]                  # tensors viewing the mapping: no copy
+    for image, label in ds.loader(batch_size=256, shuffle=True, num_workers=2):
+        ...                               # one gather per field per batch
+
+Zero copy, and writable. PyTorch has no read-only tensors: ``torch.from_numpy`` on a read-only
+array warns, and a write to such a tensor would crash the process (the page is mapped
+PROT_READ). The dataset therefore maps the file *privately* (copy-on-write, see
+tensorcache.open(copy_on_write=True)): tensors view the page cache without a copy, a write only
+ever changes a private copy of the page touched, the file never changes, and there is no
+warning. (Should the kernel refuse such a mapping, the dataset falls back to a read-only mapping
+and copies each sample: correct, just not zero-copy.)
+
+DataLoader workers. The dataset pickles as its path and options only, never as arrays, and each
+process (each worker, after fork or spawn) maps the file itself on first use. Mapped file pages
+live in the page cache and are shared by all processes; nothing is copied per worker, so the
+well-known "DataLoader worker memory grows with the dataset" problem (Python objects whose
+reference counts are touched, copy-on-write page by page in every worker) does not arise.
+
+Fast batches. ``ds[list_of_indices]`` returns a whole batch with ONE NumPy gather per field.
+``ds.loader(...)`` builds a DataLoader that hands the dataset whole index lists (a BatchSampler
+with ``batch_size=None``), so no per-sample ``__getitem__`` calls and no collate step.
+
+dtypes: torch 1.13 has no uint16/uint32/uint64: such fields are widened (u16 -> int32,
+u32 -> int64; u64 -> int64, refusing values >= 2**63). bf16 arrives as torch.bfloat16.
+"""
+
+import errno
+import os
+
+import numpy as np
+import torch
+import torch.utils.data as tud
+
+from . import reader
+from ._errors import RangeError, TCIOError
+
+__all__ = ["CacheDataset", "to_tensor"]
+
+_WIDEN = {np.dtype("<u2"): np.int32, np.dtype("<u4"): np.int64}
+
+
+def to_tensor(a, copy=False):
+    """A tensor for an ndarray (or NumPy scalar) from a cache, sharing memory where the dtype
+    allows it."""
+    a = np.asarray(a)
+    if a.dtype == np.dtype("V2"):  # bf16 bits
+        t = torch.from_numpy(np.array(a.view(np.int16), copy=copy))
+        return t.view(torch.bfloat16)
+    if a.dtype in _WIDEN:
+        return torch.from_numpy(a.astype(_WIDEN[a.dtype]))
+    if a.dtype == np.dtype("<u8"):
+        if a.size and int(a.max()) >= 1 << 63:
+            raise OverflowError("uint64 value >= 2**63 does not fit torch.int64")
+        return torch.from_numpy(a.astype(np.int64))
+    if copy or not a.flags.writeable:
+        a = a.copy()
+    return torch.from_numpy(a)
+
+
+class CacheDataset(tud.Dataset):
+    """Map-style Dataset over a tensorcache file.
+
+    fields: names to return, in this order (default: all, in declaration order).
+    as_dict: return {name: tensor} instead of a tuple.
+    transform: applied to each single sample (tuple or dict) from ``ds[i]``.
+    batch_transform: applied to each batch from ``ds[index_list]`` / ``ds.loader()``.
+    """
+
+    def __init__(self, path, fields=None, as_dict=False, transform=None, batch_transform=None):
+        self.path = os.fspath(path)
+        self.as_dict = as_dict
+        self.transform = transform
+        self.batch_transform = batch_transform
+        self._cache = None
+        self._pid = None
+        self._copy = False
+        c = self._get_cache()  # validates now, in the constructing process
+        self.field_names = list(fields) if fields is not None else c.field_names
+        for n in self.field_names:
+            c.field(n)  # NotFoundError early
+        self._len = len(c)
+
+    # ---- per-process mapping --------------------------------------------------------------
+    def _get_cache(self):
+        pid = os.getpid()
+        if self._cache is None or self._pid != pid:
+            try:
+                self._cache = reader.open(self.path, copy_on_write=True)
+                self._copy = False
+            except TCIOError as e:
+                if e.sys_errno != errno.ENOMEM:
+                    raise
+                self._cache = reader.open(self.path)
+                self._copy = True
+            self._pid = pid
+        return self._cache
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cache"] = None  # a worker maps the file itself: no arrays are ever pickled
+        state["_pid"] = None
+        return state
+
+    def __len__(self):
+        return self._len
+
+    @property
+    def cache(self):
+        """This process's open Cache."""
+        return self._get_cache()
+
+    # ---- access ----------------------------------------------------------------------------
+    def _pack(self, values, transform):
+        out = dict(zip(self.field_names, values)) if self.as_dict else tuple(values)
+        return transform(out) if transform is not None else out
+
+    def __getitem__(self, key):
+        if isinstance(key, (list, tuple, np.ndarray)) or (
+                isinstance(key, torch.Tensor) and key.dim() > 0):
+            return self.batch(key)
+        c = self._get_cache()
+        i = int(key)
+        if i < -self._len or i >= self._len:
+            raise RangeError("RANGE", "sample %d out of range (N = %d)" % (i, self._len))
+        values = []
+        for n in self.field_names:
+            v = c.field(n).sample(i)
+            values.append(to_tensor(v, copy=self._copy))
+        return self._pack(values, self.transform)
+
+    def batch(self, indices):
+        """A whole batch: one gather per field (a tensor (n, *shape) for fixed-shape fields, a
+        list of tensors for variable-shape ones)."""
+        if isinstance(indices, torch.Tensor):
+            indices = indices.numpy()
+        c = self._get_cache()
+        idx = np.asarray(indices, dtype=np.int64)
+        values = []
+        for n in self.field_names:
+            f = c.field(n)
+            b = f.gather(idx)
+            if f.variable:
+                values.append([to_tensor(a, copy=self._copy) for a in b])
+            else:
+                values.append(to_tensor(b))  # a fresh array: shared with the tensor, not copied
+        return self._pack(values, self.batch_transform)
+
+    def loader(self, batch_size, shuffle=False, drop_last=False, num_workers=0, generator=None,
+               **kwargs):
+        """A DataLoader that fetches whole batches (one gather per field per batch).
+
+        Extra keyword arguments go to DataLoader (pin_memory, persistent_workers,
+        prefetch_factor, worker_init_fn, multiprocessing_context, ...)."""
+        sampler = (tud.RandomSampler(self, generator=generator) if shuffle
+                   else tud.SequentialSampler(self))
+        batches = tud.BatchSampler(sampler, batch_size=batch_size, drop_last=drop_last)
+        return tud.DataLoader(self, sampler=batches, batch_size=None, num_workers=num_workers,
+                              **kwargs)
