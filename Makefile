@@ -28,7 +28,8 @@ OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 CFLAGS   += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden
-LIBS     := -llz4 -lxxhash -lz
+LIB_LIBS := -llz4 -lxxhash
+LIBS     := $(LIB_LIBS) -lz
 TESTLIBS := -lcmocka
 
 LIB_SRC   := $(wildcard lib/*.c)
@@ -44,7 +45,7 @@ TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEB_PKGS := gcc make pkg-config liblz4-dev libxxhash-dev zlib1g-dev libcmocka-dev \
             dataset-fashion-mnist python3 python3-numpy python3-torch python3-setuptools
 
-.PHONY: all deps test test-c test-e2e test-python test-large demo sanitize install uninstall clean fuzz
+.PHONY: all deps test test-install test-c test-e2e test-python test-large demo sanitize install uninstall clean fuzz
 
 all: $(BUILD)/tensorcache $(BUILD)/libtensorcache.a $(BUILD)/libtensorcache.so $(BUILD)/tc-demo-check
 
@@ -57,7 +58,7 @@ $(BUILD)/libtensorcache.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/libtensorcache.so: $(LIB_OBJ)
-	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -o $(BUILD)/$(SONAME) $^ $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -o $(BUILD)/$(SONAME) $^ $(LDFLAGS) $(LIB_LIBS)
 	ln -sf $(SONAME) $@
 
 $(BUILD)/tensorcache: $(BUILD)/obj/tools/main.o $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a
@@ -87,7 +88,7 @@ deps:
 
 # ---- tests --------------------------------------------------------------------------------------
 test: deps all
-	@$(MAKE) --no-print-directory test-c test-e2e test-python
+	@$(MAKE) --no-print-directory test-c test-e2e test-python test-install
 
 test-c: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
@@ -121,19 +122,38 @@ demo: deps all
 	@BUILD=$(abspath $(BUILD)) FMNIST=$(FMNIST) sh tools/demo.sh
 
 # ---- install ------------------------------------------------------------------------------------
-$(BUILD)/tensorcache.pc: include/tensorcache.h
-	@mkdir -p $(BUILD)
-	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: tensorcache\nDescription: %s\nVersion: %s\nRequires.private: liblz4 libxxhash\nLibs: -L$${libdir} -ltensorcache\nLibs.private: -lz\nCflags: -I$${includedir}\n' \
-	  '$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' 'zero-copy dataset cache files' '$(VERSION)' > $@
+# Written at install time: it records PREFIX, which may differ between installs.
+define TC_PC
+prefix=$(PREFIX)
+libdir=$(LIBDIR)
+includedir=$(INCDIR)
 
-install: all $(BUILD)/tensorcache.pc
+Name: tensorcache
+Description: zero-copy dataset cache files
+Version: $(VERSION)
+Requires.private: liblz4 libxxhash
+Libs: -L$${libdir} -ltensorcache
+Cflags: -I$${includedir}
+endef
+export TC_PC
+
+install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
 	install -m 755 $(BUILD)/tensorcache $(DESTDIR)$(BINDIR)/tensorcache
 	install -m 644 $(BUILD)/libtensorcache.a $(DESTDIR)$(LIBDIR)/libtensorcache.a
 	install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtensorcache.so
 	install -m 644 include/tensorcache.h $(DESTDIR)$(INCDIR)/tensorcache.h
-	install -m 644 $(BUILD)/tensorcache.pc $(DESTDIR)$(LIBDIR)/pkgconfig/tensorcache.pc
+	printf '%s\n' "$$TC_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorcache.pc
+
+# Stage an install, build examples/c/hello.c with pkg-config against it, run it.
+test-install: all
+	@rm -rf $(BUILD)/stage && $(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD))/stage >/dev/null
+	@PKG_CONFIG_PATH=$(abspath $(BUILD))/stage/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	  $(CC) -std=c11 -Wall -Wextra -Werror examples/c/hello.c $$(pkg-config --cflags --libs tensorcache) \
+	    -Wl,-rpath,$(abspath $(BUILD))/stage/lib -o $(BUILD)/stage/hello && \
+	  $(BUILD)/stage/hello $(BUILD)/stage/hello.tc && \
+	  $(BUILD)/stage/bin/tensorcache verify $(BUILD)/stage/hello.tc && echo "install: 1 passed, 0 failed"
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tensorcache $(DESTDIR)$(LIBDIR)/libtensorcache.a \

@@ -490,8 +490,9 @@ int tc_sample(const tc_cache *c, uint32_t field, uint64_t i, tc_view *v, tc_erro
     return TC_OK;
 }
 
-int tc_range(const tc_cache *c, uint32_t field, uint64_t start, uint64_t n, tc_view *v,
-             tc_error *err)
+/* The field behind a whole-field view (tc_range, tc_field_span): mapped, uncompressed, fixed. */
+static int fixed_view_field(const tc_cache *c, uint32_t field, const tc_field_entry **out,
+                            tc_error *err)
 {
     const tc_field_entry *f = get_field(c, field, err);
     if (!f)
@@ -501,7 +502,19 @@ int tc_range(const tc_cache *c, uint32_t field, uint64_t start, uint64_t n, tc_v
         return rc;
     if (f->kind != TC_KIND_FIXED)
         return tc__fail(err, TC_ERR_WRONG_KIND, 0,
-                        "field '%s' has variable shapes: no range view, use tc_sample", f->name);
+                        "field '%s' has variable shapes: no range view or span, use tc_sample",
+                        f->name);
+    *out = f;
+    return TC_OK;
+}
+
+int tc_range(const tc_cache *c, uint32_t field, uint64_t start, uint64_t n, tc_view *v,
+             tc_error *err)
+{
+    const tc_field_entry *f;
+    int rc = fixed_view_field(c, field, &f, err);
+    if (rc)
+        return rc;
     uint64_t end;
     if (!tc_add(start, n, &end) || end > c->h.num_samples)
         return tc__fail(err, TC_ERR_RANGE, 0, "field '%s': range [%llu, +%llu) exceeds N = %llu",
@@ -521,15 +534,10 @@ int tc_range(const tc_cache *c, uint32_t field, uint64_t start, uint64_t n, tc_v
 
 int tc_field_span(const tc_cache *c, uint32_t field, tc_span *out, tc_error *err)
 {
-    const tc_field_entry *f = get_field(c, field, err);
-    if (!f)
-        return TC_ERR_NOT_FOUND;
-    int rc = need_view(c, f, err);
+    const tc_field_entry *f;
+    int rc = fixed_view_field(c, field, &f, err);
     if (rc)
         return rc;
-    if (f->kind != TC_KIND_FIXED)
-        return tc__fail(err, TC_ERR_WRONG_KIND, 0, "field '%s' has variable shapes: no span",
-                        f->name);
     out->base = c->map + f->data_offset;
     out->stride = f->stride;
     out->count = c->h.num_samples;
