@@ -21,6 +21,7 @@ struct tc_cache {
     const uint8_t *map;  /* whole file, PROT_READ; NULL for the pread backend */
     tc_header h;
     tc_field_entry *fields;
+    tc_view *views;      /* per field: the sample view of a fixed uncompressed field, data unset */
     uint8_t *meta_copy;  /* pread backend: metadata read into memory */
     const uint8_t *meta; /* points into map or meta_copy */
     unsigned flags;
@@ -137,6 +138,28 @@ static int parse_fields(tc_cache *c, const uint8_t *ft, tc_error *err)
     return rc;
 }
 
+static void fill_c_strides(tc_view *v, uint32_t first, uint32_t ndim, size_t itemsize);
+
+/* A fixed-shape sample view differs from sample to sample only in `data`: prepare the rest once,
+ * so that tc_sample() is a bounds check, a copy and a multiply-add. */
+static int build_view_templates(tc_cache *c, tc_error *err)
+{
+    c->views = calloc(c->h.num_fields, sizeof *c->views);
+    if (!c->views)
+        return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory for %u views", c->h.num_fields);
+    for (uint32_t k = 0; k < c->h.num_fields; k++) {
+        const tc_field_entry *f = &c->fields[k];
+        tc_view *v = &c->views[k];
+        v->dtype = f->dtype;
+        v->ndim = f->rank;
+        v->readonly = 1;
+        v->nbytes = f->sample_bytes;
+        memcpy(v->shape, f->shape, f->rank * sizeof f->shape[0]);
+        fill_c_strides(v, 0, f->rank, f->itemsize);
+    }
+    return TC_OK;
+}
+
 static int map_file(tc_cache *c, tc_error *err)
 {
     void *m = mmap(NULL, c->h.file_size, PROT_READ, MAP_SHARED, c->fd, 0);
@@ -152,7 +175,7 @@ static int map_file(tc_cache *c, tc_error *err)
     }
     close(c->fd);
     c->fd = -1;
-    return TC_OK;
+    return build_view_templates(c, err);
 }
 
 int tc_open(tc_cache **out, const char *path, unsigned flags, tc_error *err)
@@ -211,6 +234,7 @@ void tc_close(tc_cache *c)
     if (c->fd >= 0)
         close(c->fd);
     free(c->fields);
+    free(c->views);
     free(c->meta_copy);
     free(c);
 }
@@ -463,6 +487,14 @@ static int need_view(const tc_cache *c, const tc_field_entry *f, tc_error *err)
 
 int tc_sample(const tc_cache *c, uint32_t field, uint64_t i, tc_view *v, tc_error *err)
 {
+    if (c && c->map && field < c->h.num_fields && i < c->h.num_samples) { /* the hot path */
+        const tc_field_entry *f = &c->fields[field];
+        if (f->kind == TC_KIND_FIXED && f->codec == TC_CODEC_NONE) {
+            *v = c->views[field];
+            v->data = c->map + f->data_offset + i * f->stride;
+            return TC_OK;
+        }
+    }
     const tc_field_entry *f = get_field(c, field, err);
     if (!f)
         return TC_ERR_NOT_FOUND;
