@@ -72,6 +72,10 @@ int cli_open_cache(tc_cache **c, const char *path, unsigned flags);
 /* ---- subcommands implemented outside main.c ---- */
 
 extern const char cli_pack_help[];
+
+/* tensorcache warm (warm.c) */
+int tc_cmd_warm(int argc, char **argv);
+extern const char tc_cmd_warm_help[];
 /* `tensorcache pack`; argv[0] is "pack". @return the exit status. */
 int cli_pack(int argc, char **argv);
 

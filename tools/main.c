@@ -606,6 +606,7 @@ static const char MAIN_HELP[] =
     "  info     describe a cache (--json for machine-readable output)\n"
     "  verify   check a cache completely: structure, index entries, checksums, padding\n"
     "  export   write a field of a cache as a .npy file\n"
+    "  warm     load a cache into the page cache (--lock keeps it there), report residency\n"
     "\n"
     "'tensorcache COMMAND --help' describes a command. Exit status: 0 ok, 1 bad or corrupt\n"
     "data or any other failure, 2 usage. Errors: 'tensorcache: error: NAME: detail'.\n"
@@ -620,7 +621,7 @@ int main(int argc, char **argv)
      * half-written temporary around. */
     signal(SIGXFSZ, SIG_IGN);
     if (argc < 2)
-        return cli_usage_error(NULL, "missing COMMAND (pack, info, verify, export)");
+        return cli_usage_error(NULL, "missing COMMAND (pack, info, verify, export, warm)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
         fputs(MAIN_HELP, stdout);
@@ -641,6 +642,7 @@ int main(int argc, char **argv)
                            : strcmp(sub, "info") == 0   ? INFO_HELP
                            : strcmp(sub, "verify") == 0 ? VERIFY_HELP
                            : strcmp(sub, "export") == 0 ? EXPORT_HELP
+                           : strcmp(sub, "warm") == 0   ? tc_cmd_warm_help
                                                         : NULL;
         if (!text)
             return cli_usage_error(NULL, "unknown command '%s'", sub);
@@ -656,10 +658,12 @@ int main(int argc, char **argv)
         rc = cmd_verify(argc - 1, argv + 1);
     else if (strcmp(cmd, "export") == 0)
         rc = cmd_export(argc - 1, argv + 1);
+    else if (strcmp(cmd, "warm") == 0)
+        rc = tc_cmd_warm(argc - 1, argv + 1);
     else if (cmd[0] == '-')
         rc = cli_usage_error(NULL, "unknown option '%s'", cmd);
     else
-        rc = cli_usage_error(NULL, "unknown command '%s' (pack, info, verify, export)", cmd);
+        rc = cli_usage_error(NULL, "unknown command '%s' (pack, info, verify, export, warm)", cmd);
     if (fflush(stdout) != 0 && rc == 0)
         rc = cli_fail(TC_ERR_IO, "cannot write to standard output: %s", strerror(errno));
     return rc;

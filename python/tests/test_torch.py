@@ -195,6 +195,17 @@ class TorchTest(unittest.TestCase):
         self.assertEqual(sorted(order.tolist()), list(range(10000)))  # every sample once
         self.assertNotEqual(order.tolist(), list(range(10000)))       # and shuffled
 
+    def test_index_batch_sampler_matches_torch_batching(self):
+        from tensorcache.torch_data import IndexBatchSampler
+        for n, bs, drop in [(10, 3, False), (10, 3, True), (9, 3, True), (0, 4, False), (5, 8, True)]:
+            ours = [b.tolist() for b in IndexBatchSampler(n, bs, drop_last=drop)]
+            ref = list(tud.BatchSampler(tud.SequentialSampler(range(n)), bs, drop))
+            self.assertEqual(ours, ref, (n, bs, drop))
+            self.assertEqual(len(IndexBatchSampler(n, bs, drop_last=drop)), len(ref))
+        g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+        shuffled = torch.cat(list(IndexBatchSampler(100, 7, shuffle=True, generator=g1)))
+        self.assertEqual(shuffled.tolist(), torch.randperm(100, generator=g2).tolist())
+
     def test_workers_do_not_copy_the_data(self):
         """Each worker reads half of a 47 MB field; its private memory does not grow by that."""
         ds = CacheDataset(self.train_path, batch_transform=worker_memory)

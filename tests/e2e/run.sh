@@ -454,6 +454,18 @@ head -c 1000 "$O/multi.tc" >"$T/short.tc"
 expect_err "info on a truncated cache" 1 TRUNCATED "$TC" info "$T/short.tc"
 expect_err "verify on a missing file" 1 IO "$TC" verify "$T/nothing.tc"
 
+# ---- warm -----------------------------------------------------------------------------------
+expect_err "warm: usage without FILE" 2 USAGE "$TC" warm
+expect_err "warm: not a cache" 1 BAD_MAGIC "$TC" warm "$G/n10.npy"
+name="warm: loads a cache and reports it fully resident"
+run "$TC" warm "$O/multi.tc"
+if [ "$RC" -eq 0 ] && grep -q "100.0% resident" "$T/stdout"; then ok "$name"
+else bad "$name" "exit $RC: $(head -c 200 "$T/stdout")"; fi
+name="warm --status reports residency without loading"
+run "$TC" warm --status "$O/multi.tc"
+if [ "$RC" -eq 0 ] && grep -q "% resident" "$T/stdout"; then ok "$name"
+else bad "$name" "exit $RC: $(head -c 200 "$T/stdout")"; fi
+
 # ---- tc-demo-check detects differences --------------------------------------------------------
 name="tc-demo-check reports a differing sample"
 cp "$G/n10.npy" "$T/n10_changed.npy"
