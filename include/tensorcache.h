@@ -282,6 +282,16 @@ typedef enum { TC_ADVICE_NORMAL = 0, TC_ADVICE_SEQUENTIAL, TC_ADVICE_RANDOM, TC_
  *  Applies `advice` to field `field`'s regions, or to the whole file when field == UINT32_MAX. */
 TC_API int tc_advise(const tc_cache *cache, uint32_t field, int advice, tc_error *err);
 
+/*! tc_prefetch() :
+ *  Asks the kernel to start reading samples idx[0..n) of `field` into the page cache
+ *  (madvise(MADV_WILLNEED) per sample, posix_fadvise for the pread backend) and returns without
+ *  waiting. Call it for the next batch while the current one is processed: on a cold cache,
+ *  random gathers of large samples otherwise fault in one read-around window at a time.
+ *  Every index is checked first (TC_ERR_RANGE). Variable-shape fields prefetch their index
+ *  entries' samples; LZ4 fields the blocks holding them. */
+TC_API int tc_prefetch(const tc_cache *cache, uint32_t field, const uint64_t *idx, size_t n,
+                       tc_error *err);
+
 /*! tc_verify() :
  *  Full check of an open cache: every index entry, every block, every checksum, zero padding.
  *  @return TC_OK or the first problem found, with field, sample range and byte range in err. */

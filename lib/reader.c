@@ -744,6 +744,49 @@ int tc_advise(const tc_cache *c, uint32_t field, int advice, tc_error *err)
     return rc ? rc : advise_range(c, f->index_offset, f->index_size, advice, err);
 }
 
+/* The file bytes that sample i of f occupies (for LZ4: its block), for prefetching. */
+static int sample_extent(const tc_cache *c, const tc_field_entry *f, uint64_t i, uint64_t *off,
+                         uint64_t *size, tc_error *err)
+{
+    if (f->kind == TC_KIND_VARIABLE) {
+        tc_var_entry e;
+        int rc = var_entry(c, f, i, &e, err);
+        *off = f->data_offset + e.offset, *size = e.nbytes;
+        return rc;
+    }
+    if (f->codec == TC_CODEC_LZ4) {
+        tc_block_entry e;
+        int rc = block_entry(c, f, i / f->block_samples, &e, err);
+        *off = f->data_offset + e.offset, *size = e.csize;
+        return rc;
+    }
+    *off = f->data_offset + i * f->stride, *size = f->sample_bytes;
+    return TC_OK;
+}
+
+int tc_prefetch(const tc_cache *c, uint32_t field, const uint64_t *idx, size_t n, tc_error *err)
+{
+    const tc_field_entry *f = get_field(c, field, err);
+    if (!f)
+        return TC_ERR_NOT_FOUND;
+    if (n && !idx)
+        return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_prefetch: idx is NULL");
+    for (size_t k = 0; k < n; k++) {
+        int rc = check_index(c, f, idx[k], err);
+        if (rc)
+            return rc;
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint64_t off, size;
+        int rc = sample_extent(c, f, idx[k], &off, &size, err);
+        if (rc == TC_OK)
+            rc = advise_range(c, off, size, TC_ADVICE_WILLNEED, err);
+        if (rc)
+            return rc;
+    }
+    return TC_OK;
+}
+
 /* ---- full verification (FORMAT.md §9, "full") ---- */
 
 static int verify_var_index(const tc_cache *c, const tc_field_entry *f, tc_error *err)

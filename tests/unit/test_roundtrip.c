@@ -855,6 +855,35 @@ static void test_small_cache_all_paths(void **state)
     unlink(path);
 }
 
+/* tc_prefetch: every kind of field and both backends accept valid indices; an out-of-range index
+ * is refused before anything is advised; the data read afterwards is unchanged. */
+static void test_prefetch(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    tu_path(path, sizeof path, "prefetch.tc");
+    unsigned mask = TU_IMAGE | TU_LABEL | TU_TOKENS | TU_PACKED | TU_WIDE | TU_BOXES;
+    tu_write_small(path, mask, 40, NULL);
+    static const unsigned flags[] = {0, TC_OPEN_NO_MMAP};
+    const uint64_t idx[] = {39, 0, 7, 7, 21};
+    const uint64_t bad[] = {1, 40};
+    for (size_t fl = 0; fl < 2; fl++) {
+        tc_cache *c = NULL;
+        tc_error err;
+        TU_OK(tc_open(&c, path, flags[fl], &err), &err);
+        for (uint32_t k = 0; k < tc_num_fields(c); k++) {
+            TU_OK(tc_prefetch(c, k, idx, 5, &err), &err);
+            TU_OK(tc_prefetch(c, k, NULL, 0, &err), &err);
+            TU_EXPECT(TC_ERR_RANGE, tc_prefetch(c, k, bad, 2, &err), &err);
+            TU_EXPECT(TC_ERR_INVALID_ARG, tc_prefetch(c, k, NULL, 1, &err), &err);
+        }
+        TU_EXPECT(TC_ERR_NOT_FOUND, tc_prefetch(c, tc_num_fields(c), idx, 1, &err), &err);
+        tu_check_small(c, mask, 40);
+        tc_close(c);
+    }
+    unlink(path);
+}
+
 /* Concurrent readers: each thread reads every sample of every field (LZ4 included, which
  * exercises per-call decode buffers) and counts mismatches; asserts run on the main thread
  * because cmocka is not thread-safe. */
@@ -996,6 +1025,7 @@ int main(void)
         cmocka_unit_test(test_metadata),
         cmocka_unit_test(test_metadata_large),
         cmocka_unit_test(test_small_cache_all_paths),
+        cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_concurrent_readers),
         cmocka_unit_test(test_open_errors_simple),
         cmocka_unit_test(test_dtype_and_version_helpers),
