@@ -150,6 +150,8 @@ static int build_view_templates(tc_cache *c, tc_error *err)
     for (uint32_t k = 0; k < c->h.num_fields; k++) {
         const tc_field_entry *f = &c->fields[k];
         tc_view *v = &c->views[k];
+        if (f->kind != TC_KIND_FIXED)
+            continue;
         v->dtype = f->dtype;
         v->ndim = f->rank;
         v->readonly = 1;
@@ -455,12 +457,14 @@ static int decode_block(const tc_cache *c, const tc_field_entry *f, uint64_t b, 
 
 /* ---- views ---- */
 
+/* C-order strides. Unsigned arithmetic: when N >= 1 every product is bounded by the file size
+ * (< 2^63), and when N = 0 (nothing addressable) a huge declared shape must not be UB. */
 static void fill_c_strides(tc_view *v, uint32_t first, uint32_t ndim, size_t itemsize)
 {
-    int64_t s = (int64_t)itemsize;
+    uint64_t s = itemsize;
     for (uint32_t d = ndim; d-- > first;) {
-        v->strides[d] = s;
-        s *= (int64_t)v->shape[d];
+        v->strides[d] = (int64_t)s;
+        s *= v->shape[d];
     }
 }
 
