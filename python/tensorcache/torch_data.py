@@ -61,6 +61,26 @@ def to_tensor(a, copy=False):
     return torch.from_numpy(a)
 
 
+# dtypes whose tensors share memory with a NumPy array of the same dtype (no widening).
+_SHARED_OK = {np.dtype(k): v for k, v in {
+    "|b1": torch.bool, "|u1": torch.uint8, "|i1": torch.int8, "<i2": torch.int16,
+    "<i4": torch.int32, "<i8": torch.int64, "<f2": torch.float16, "<f4": torch.float32,
+    "<f8": torch.float64}.items()}
+
+
+def _gather_shared(field, idx):
+    """In a DataLoader worker: gather straight into shared memory, as default_collate does.
+
+    A tensor returned from a worker is moved into shared memory to cross the process boundary,
+    which copies it; gathering into a tensor whose storage is shared already saves that copy."""
+    shape = (len(idx),) + tuple(field.shape)
+    numel = int(np.prod(shape, dtype=np.int64))
+    proto = torch.empty(0, dtype=_SHARED_OK[field.dtype])
+    out = proto.new(proto.storage()._new_shared(numel)).resize_(*shape)
+    field.gather(idx, out=out.numpy())
+    return out
+
+
 class CacheDataset(tud.Dataset):
     """Map-style Dataset over a tensorcache file.
 
@@ -140,13 +160,15 @@ class CacheDataset(tud.Dataset):
         c = self._get_cache()
         idx = np.asarray(indices, dtype=np.int64)
         values = []
+        in_worker = tud.get_worker_info() is not None
         for n in self.field_names:
             f = c.field(n)
-            b = f.gather(idx)
             if f.variable:
-                values.append([to_tensor(a, copy=self._copy) for a in b])
+                values.append([to_tensor(a, copy=self._copy) for a in f.gather(idx)])
+            elif in_worker and _SHARED_OK.get(f.dtype) is not None:
+                values.append(_gather_shared(f, idx))
             else:
-                values.append(to_tensor(b))  # a fresh array: shared with the tensor, not copied
+                values.append(to_tensor(f.gather(idx)))  # fresh: shared with the tensor
         return self._pack(values, self.batch_transform)
 
     def loader(self, batch_size, shuffle=False, drop_last=False, num_workers=0, generator=None,
