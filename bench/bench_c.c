@@ -671,75 +671,161 @@ static __attribute__((noinline)) void gather_memcpy(const uint8_t *base, uint64_
         memcpy(dst + k * sb, base + idx[k] * stride, sb);
 }
 
+/* madvise(MADV_WILLNEED) over every sample of a batch, by hand: the advice tc_prefetch gives,
+ * without the library. `base` is the first sample inside a page-aligned mapping. */
+static __attribute__((noinline)) void willneed_batch(const uint8_t *base, uint64_t stride,
+                                                      uint64_t sb, const uint64_t *idx, size_t n)
+{
+    uintptr_t mask = (uintptr_t)sysconf(_SC_PAGESIZE) - 1; /* madvise wants page-aligned starts */
+    for (size_t k = 0; k < n; k++) {
+        uintptr_t p = (uintptr_t)(base + idx[k] * stride), a = p & ~mask;
+        madvise((void *)a, p + sb - a, MADV_WILLNEED);
+    }
+}
+
+/* One batch the way a loader that prefetches uses the library: tc_prefetch over the whole batch,
+ * then tc_gather of the same indices. *prefetch_s accumulates the time spent in tc_prefetch. */
+static void prefetch_then_gather(const tc_cache *c, uint32_t f, const uint64_t *ix, size_t batch,
+                                 uint8_t *dst, size_t cap, double *prefetch_s)
+{
+    tc_error err;
+    double t0 = now_s();
+    check_tc(tc_prefetch(c, f, ix, batch, &err), &err, "tc_prefetch");
+    *prefetch_s += now_s() - t0;
+    check_tc(tc_gather(c, f, ix, batch, dst, cap, &err), &err, "tc_gather");
+}
+
+/* Hot random batches. Everything a hot gather unit needs; `idx` holds nbatches batches. */
+typedef struct {
+    const tc_cache *c;
+    uint32_t f;
+    tc_span s;
+    uint64_t sb; /* sample bytes */
+    const uint64_t *idx;
+    size_t batch, per_unit, nunits;
+    uint8_t *dst;
+    size_t cap; /* batch * sb */
+} gather_ctx;
+
+enum { G_MEMCPY, G_TC_GATHER, G_PREFETCH_GATHER, G_WILLNEED_MEMCPY, G_NIMPL };
+static const char *const g_names[G_NIMPL] = {"memcpy", "tc_gather", "tc_prefetch + tc_gather",
+                                             "MADV_WILLNEED per sample + memcpy"};
+
+/* Runs timed unit u (per_unit batches) with one implementation. @return GB/s; *pf_s receives the
+ * time spent inside tc_prefetch. */
+static double gather_unit(const gather_ctx *g, size_t u, int impl, double *pf_s)
+{
+    tc_error err;
+    *pf_s = 0.0;
+    double t0 = now_s();
+    for (size_t b = u * g->per_unit; b < (u + 1) * g->per_unit; b++) {
+        const uint64_t *ix = g->idx + b * g->batch;
+        if (impl == G_TC_GATHER)
+            check_tc(tc_gather(g->c, g->f, ix, g->batch, g->dst, g->cap, &err), &err, "tc_gather");
+        else if (impl == G_PREFETCH_GATHER)
+            prefetch_then_gather(g->c, g->f, ix, g->batch, g->dst, g->cap, pf_s);
+        else {
+            if (impl == G_WILLNEED_MEMCPY)
+                willneed_batch(g->s.base, g->s.stride, g->sb, ix, g->batch);
+            gather_memcpy(g->s.base, g->s.stride, g->sb, ix, g->batch, g->dst);
+        }
+    }
+    double t = now_s() - t0;
+    g_sink = g->dst[g->cap - 1];
+    return (double)(g->per_unit * g->batch * g->sb) / t / 1e9;
+}
+
+/* One repeat of two implementations over every unit, strictly alternating which goes first (with
+ * two, each follows either equally often; a cyclic rotation of three or more would always put
+ * the same one after the syscall-heavy madvise runs). Emits the median unit of each, and, if
+ * asked, of the time spent in tc_prefetch per batch. */
+static void gather_pair(const bench_cfg *cfg, const gather_ctx *g, const char *bench,
+                        const char *kase, int a, int b, int r, int emit_prefetch_time)
+{
+    double *gb[2] = {xmalloc(g->nunits * sizeof(double)), xmalloc(g->nunits * sizeof(double))};
+    double *pf_us = xmalloc(g->nunits * sizeof(double));
+    int impl[2] = {a, b}, has_pf = 0;
+    for (size_t u = 0; u < g->nunits; u++)
+        for (int k = 0; k < 2; k++) {
+            int j = (k + r + (int)u) % 2;
+            double pf;
+            gb[j][u] = gather_unit(g, u, impl[j], &pf);
+            if (impl[j] == G_PREFETCH_GATHER)
+                pf_us[u] = pf / (double)g->per_unit * 1e6, has_pf = 1;
+        }
+    for (int j = 0; j < 2; j++)
+        emit(cfg, bench, kase, g_names[impl[j]], r, median_of(gb[j], (int)g->nunits), "GB/s");
+    if (has_pf && emit_prefetch_time)
+        emit(cfg, "c.prefetch", kase, "tc_prefetch", r, median_of(pf_us, (int)g->nunits), "us");
+    free(gb[0]), free(gb[1]), free(pf_us);
+}
+
+/* tc_gather against memcpy from the same mapping (the target). Then, in their own alternating
+ * pairs: tc_prefetch + tc_gather against tc_gather (on resident pages the prefetch can only cost:
+ * one madvise per sample; this shows how much), and against the same advice given by hand before
+ * the memcpy loop (the kernel's share of that cost, against the library's). */
 static void bench_gather(const bench_cfg *cfg, const char *kase, const char *path, size_t batch,
                          size_t nbatches)
 {
-    uint32_t f;
-    tc_cache *c = open_cache(path, &f);
+    gather_ctx g = {.batch = batch};
+    tc_cache *c = open_cache(path, &g.f);
+    g.c = c;
     tc_error err;
-    tc_span s;
     tc_field_info fi;
-    check_tc(tc_field_span(c, f, &s, &err), &err, "tc_field_span");
-    tc_describe_field(c, f, &fi);
-    uint64_t sb = fi.sample_bytes;
-    uint64_t *idx = random_indices(batch * nbatches, s.count, 99);
-    size_t cap = batch * sb;
-    uint8_t *dst = xmalloc(cap);
-    memset(dst, 1, cap); /* fault the destination in: page faults would be measured otherwise */
+    check_tc(tc_field_span(c, g.f, &g.s, &err), &err, "tc_field_span");
+    tc_describe_field(c, g.f, &fi);
+    g.sb = fi.sample_bytes;
+    uint64_t *idx = random_indices(batch * nbatches, g.s.count, 99);
+    g.idx = idx;
+    g.cap = batch * g.sb;
+    g.dst = xmalloc(g.cap);
+    memset(g.dst, 1, g.cap); /* fault the destination in: page faults would be measured otherwise */
     for (size_t b = 0; b < nbatches; b++) /* the source pages, into this mapping */
-        gather_memcpy(s.base, s.stride, sb, idx + b * batch, batch, dst);
-    /* Timed units of at least 4 MB (a few batches of small samples), alternating. */
-    size_t per_unit = (size_t)((4u << 20) / (batch * sb)) + 1;
-    size_t nunits = nbatches / per_unit ? nbatches / per_unit : 1;
-    if (per_unit > nbatches)
-        per_unit = nbatches;
-    double bytes = (double)(per_unit * batch * sb);
-    double *gb[2] = {xmalloc(nunits * sizeof(double)), xmalloc(nunits * sizeof(double))};
+        gather_memcpy(g.s.base, g.s.stride, g.sb, idx + b * batch, batch, g.dst);
+    /* Timed units of at least 4 MB (a few batches of small samples). */
+    g.per_unit = (size_t)((4u << 20) / (batch * g.sb)) + 1;
+    g.nunits = nbatches / g.per_unit ? nbatches / g.per_unit : 1;
+    if (g.per_unit > nbatches)
+        g.per_unit = nbatches;
+    char k2[64];
+    snprintf(k2, sizeof k2, "%s/by-hand", kase);
     for (int r = 0; r < cfg->repeats; r++) {
-        for (size_t u = 0; u < nunits; u++) {
-            for (int k = 0; k < 2; k++) {
-                int lib = (k + r + (int)u) % 2 == 0;
-                double t0 = now_s();
-                for (size_t b = u * per_unit; b < (u + 1) * per_unit; b++) {
-                    if (lib)
-                        check_tc(tc_gather(c, f, idx + b * batch, batch, dst, cap, &err), &err,
-                                 "tc_gather");
-                    else
-                        gather_memcpy(s.base, s.stride, sb, idx + b * batch, batch, dst);
-                }
-                gb[lib][u] = bytes / (now_s() - t0) / 1e9;
-                g_sink = dst[cap - 1];
-            }
-        }
-        emit(cfg, "c.gather", kase, "tc_gather", r, median_of(gb[1], (int)nunits), "GB/s");
-        emit(cfg, "c.gather", kase, "memcpy", r, median_of(gb[0], (int)nunits), "GB/s");
+        gather_pair(cfg, &g, "c.gather", kase, G_TC_GATHER, G_MEMCPY, r, 0);
+        gather_pair(cfg, &g, "c.gather_prefetch", kase, G_PREFETCH_GATHER, G_TC_GATHER, r, 1);
+        gather_pair(cfg, &g, "c.gather_prefetch", k2, G_PREFETCH_GATHER, G_WILLNEED_MEMCPY, r, 0);
     }
-    free(gb[0]), free(gb[1]);
-    free(dst);
+    free(g.dst);
     free(idx);
     tc_close(c);
 }
 
 /* Cold random batches: tc_gather against the same memcpy loop on a fresh raw mapping (both
- * fault-driven), and two references: pread(2) of every sample (what a read-based store such as
- * HDF5 does) and madvise(MADV_WILLNEED) over every sample of the batch before the memcpy loop,
- * which queues all the batch's reads at once. The batches cover under 10% of the set so that
- * almost every access is a first one. */
+ * fault-driven); tc_prefetch over each batch then tc_gather (a loader using the library's
+ * prefetch) against plain tc_gather; and two references: pread(2) of every sample (what a
+ * read-based store such as HDF5 does) and madvise(MADV_WILLNEED) over every sample of the batch
+ * before the memcpy loop, which queues all the batch's reads at once (what tc_prefetch does
+ * inside). The batches cover under 10% of the set so that almost every access is a first one.
+ * impl: 0 tc_gather, 1 memcpy, 2 pread, 3 MADV_WILLNEED + memcpy, 4 tc_prefetch + tc_gather;
+ * for 4, *prefetch_s receives the time spent inside tc_prefetch. */
 static double gather_cold_once(const bench_cfg *cfg, const char *path, const tc_field_info *fi,
                                const uint64_t *idx, size_t batch, size_t nbatches, uint8_t *dst,
-                               int impl)
+                               int impl, double *prefetch_s)
 {
     if (!make_cold(cfg, path))
         die("could not evict '%s' from the page cache", path);
     uint64_t sb = fi->sample_bytes;
     double t0 = now_s();
-    if (impl == 0) {
+    if (impl == 0 || impl == 4) {
         uint32_t f;
         tc_cache *c = open_cache(path, &f);
         tc_error err;
-        for (size_t b = 0; b < nbatches; b++)
-            check_tc(tc_gather(c, f, idx + b * batch, batch, dst, batch * sb, &err), &err,
-                     "tc_gather");
+        for (size_t b = 0; b < nbatches; b++) {
+            const uint64_t *ix = idx + b * batch;
+            if (impl == 4)
+                prefetch_then_gather(c, f, ix, batch, dst, batch * sb, prefetch_s);
+            else
+                check_tc(tc_gather(c, f, ix, batch, dst, batch * sb, &err), &err, "tc_gather");
+        }
         tc_close(c);
         return now_s() - t0;
     }
@@ -760,10 +846,7 @@ static double gather_cold_once(const bench_cfg *cfg, const char *path, const tc_
             continue;
         }
         if (impl == 3)
-            for (size_t k = 0; k < batch; k++) {
-                uint64_t off = fi->data_offset + ix[k] * fi->stride, a = off / 4096 * 4096;
-                madvise(m + a, off + sb - a, MADV_WILLNEED);
-            }
+            willneed_batch(m + fi->data_offset, fi->stride, sb, ix, batch);
         gather_memcpy(m + fi->data_offset, fi->stride, sb, ix, batch, dst);
     }
     munmap(m, (size_t)st.st_size);
@@ -785,19 +868,26 @@ static void bench_gather_cold(const bench_cfg *cfg, const char *kase, const char
     size_t nbatches = (size_t)(n / 10 / batch);
     if (nbatches < 1)
         nbatches = 1;
-    uint64_t *idx = random_indices(batch * nbatches * (size_t)cfg->repeats * 4, n, 5);
+    enum { NIMPL = 5 };
+    uint64_t *idx = random_indices(batch * nbatches * (size_t)cfg->repeats * NIMPL, n, 5);
     uint8_t *dst = xmalloc(batch * fi.sample_bytes);
     memset(dst, 1, batch * fi.sample_bytes);
-    static const char *names[4] = {"tc_gather", "memcpy", "pread(2) per sample",
-                                   "MADV_WILLNEED per sample + memcpy"};
+    static const char *names[NIMPL] = {"tc_gather", "memcpy", "pread(2) per sample",
+                                       "MADV_WILLNEED per sample + memcpy",
+                                       "tc_prefetch + tc_gather"};
     double bytes = (double)(batch * nbatches * fi.sample_bytes);
     size_t used = 0;
     for (int r = 0; r < cfg->repeats; r++)
-        for (int k = 0; k < 4; k++) {
-            int impl = (k + r) % 4;
-            double t = gather_cold_once(cfg, path, &fi, idx + used, batch, nbatches, dst, impl);
+        for (int k = 0; k < NIMPL; k++) {
+            int impl = (k + r) % NIMPL;
+            double pf = 0.0;
+            double t =
+                gather_cold_once(cfg, path, &fi, idx + used, batch, nbatches, dst, impl, &pf);
             used += batch * nbatches; /* fresh indices for every run */
             emit(cfg, "c.gather_cold", kase, names[impl], r, bytes / t / 1e9, "GB/s");
+            if (impl == 4) /* how long issuing the reads took: it should not wait for them */
+                emit(cfg, "c.prefetch", kase, "tc_prefetch", r, pf / (double)nbatches * 1e6,
+                     "us");
         }
     free(idx), free(dst);
     make_hot(path);

@@ -83,16 +83,40 @@ def build_rows(meas):
         for impl in ("tc_span_at", "tc_sample"):
             R.append(Row(C, "single-sample view, %s" % c, ("c.view", c, impl),
                          ("c.view", c, "raw-pointer"), ("<=", 1.2, "ratio"), key="view_" + impl))
+    pf = "tc_prefetch + tc_gather"
+    hand = "MADV_WILLNEED per sample + memcpy"
     for c in cases_of(meas, "c.gather"):
         R.append(Row(C, "random batch gather, %s" % c, ("c.gather", c, "tc_gather"),
                      ("c.gather", c, "memcpy"), (">=", 0.9, "ratio")))
+        if has(meas, ("c.gather_prefetch", c, pf)):
+            R.append(Row(C, "random batch gather, tc_prefetch first (resident: its cost), %s" % c,
+                         ("c.gather_prefetch", c, pf), ("c.gather_prefetch", c, "tc_gather"),
+                         key="prefetch_hot"))
+        if has(meas, ("c.prefetch", c, "tc_prefetch")):
+            R.append(Row(C, "tc_prefetch call per batch of 256, resident, %s" % c,
+                         ("c.prefetch", c, "tc_prefetch")))
+        byhand = c + "/by-hand"
+        if has(meas, ("c.gather_prefetch", byhand, pf)):
+            R.append(Row(C, "(reference) tc_prefetch first vs the same advice by hand, %s" % byhand,
+                         ("c.gather_prefetch", byhand, pf), ("c.gather_prefetch", byhand, hand)))
     for c in cases_of(meas, "c.gather_cold"):
         R.append(Row(C, "random batch gather, %s" % c, ("c.gather_cold", c, "tc_gather"),
                      ("c.gather_cold", c, "memcpy")))
+        if has(meas, ("c.gather_cold", c, pf)):
+            R.append(Row(C, "random batch gather, tc_prefetch first, %s" % c,
+                         ("c.gather_cold", c, pf), ("c.gather_cold", c, "tc_gather"),
+                         key="prefetch_cold"))
+        if has(meas, ("c.prefetch", c, "tc_prefetch")):
+            R.append(Row(C, "tc_prefetch call per batch of 256 (issuing the reads), %s" % c,
+                         ("c.prefetch", c, "tc_prefetch")))
         for ref in ("pread(2) per sample", "MADV_WILLNEED per sample + memcpy"):
             if has(meas, ("c.gather_cold", c, ref)):
                 R.append(Row(C, "(reference) random batch gather, %s: %s" % (c, ref),
                              ("c.gather_cold", c, "tc_gather"), ("c.gather_cold", c, ref)))
+        ref = ("c.gather_cold", c, hand)
+        if has(meas, ("c.gather_cold", c, pf)) and has(meas, ref):
+            R.append(Row(C, "(reference) tc_prefetch first vs the same advice by hand, %s" % c,
+                         ("c.gather_cold", c, pf), ref))
     for c in cases_of(meas, "c.scan"):
         R.append(Row(C, "sequential scan, %s" % c, ("c.scan", c, "tensorcache"),
                      ("c.scan", c, "raw-mmap"), (">=", 0.9, "ratio")))
@@ -298,16 +322,43 @@ def observations(rows, evals):
     """Same-run findings without a target, stated only when the data shows them."""
     out = []
     by = {(r.cur, r.base): e for r, e in zip(rows, evals)}
+    by_cur = {}
+    for r, e in zip(rows, evals):
+        by_cur.setdefault(r.cur, e)
     for (cur, base), e in by.items():
         if not base or not e["ratio"]:
             continue
-        if cur[0] == "c.gather_cold" and base[2].startswith("MADV_WILLNEED") and e["ratio"][0] < 0.5:
+        if cur[0] == "c.gather_cold" and cur[2] == "tc_gather" and \
+                base[2].startswith("MADV_WILLNEED") and e["ratio"][0] < 0.5:
+            have_pf = ("c.gather_cold", cur[1], "tc_prefetch + tc_gather") in by_cur
             out.append("Cold random batches (%s): tc_gather reads at %s GB/s, like any reader "
                        "that faults pages in one at a time; advising MADV_WILLNEED over every "
                        "sample of the batch first, then copying, reached %s GB/s in the same run "
-                       "(%.1fx): all the batch's reads are queued at once. A prefetch step in "
-                       "tc_gather (or a tc_prefetch call for the next batch) would bring that to "
-                       "users." % (cur[1], fmt(e["cur"][0]), fmt(e["base"][0]), 1 / e["ratio"][0]))
+                       "(%.1fx): all the batch's reads are queued at once. %s"
+                       % (cur[1], fmt(e["cur"][0]), fmt(e["base"][0]), 1 / e["ratio"][0],
+                          "tc_prefetch does this for users (its row above)." if have_pf else
+                          "A prefetch step in tc_gather (or a tc_prefetch call for the next "
+                          "batch) would bring that to users."))
+        if cur[0] == "c.gather_cold" and cur[2] == "tc_prefetch + tc_gather" and \
+                base[2] == "tc_gather":
+            x = e["ratio"][0]
+            verdict = ("%.1fx faster" % x) if x >= 1.1 else \
+                ("%.2fx, i.e. slower" % x) if x <= 0.9 else ("%.2fx, no gain" % x)
+            out.append("tc_prefetch on cold random batches (%s): prefetching the whole batch, "
+                       "then gathering it, ran at %s GB/s against %s GB/s for tc_gather alone in "
+                       "the same repeats (%s). Prefetching the *next* batch while the current "
+                       "one is in use could also overlap the reads with the work; this run does "
+                       "not measure that."
+                       % (cur[1], fmt(e["cur"][0]), fmt(e["base"][0]), verdict))
+        if cur[0] == "c.gather_prefetch" and cur[2] == "tc_prefetch + tc_gather" and \
+                base[2] == "tc_gather":
+            pc = by_cur.get(("c.prefetch", cur[1], "tc_prefetch"))
+            out.append("tc_prefetch on resident pages (%s): prefetch + gather ran at %.0f%% of "
+                       "tc_gather's throughput%s: the price of one madvise per sample when "
+                       "nothing needs reading." % (
+                           cur[1], 100 * e["ratio"][0],
+                           " (%s µs per batch of 256 in tc_prefetch)" % fmt(pc["cur"][0])
+                           if pc and pc["cur"] else ""))
         if cur[2] == "raw-mmap+MADV_SEQUENTIAL" and e["ratio"][0] < 0.7:
             out.append("Cold scan (%s): MADV_SEQUENTIAL on a fresh mapping ran at %.0f%% of the "
                        "kernel's default readahead here; do not recommend it (nor "

@@ -288,7 +288,10 @@ TC_API int tc_advise(const tc_cache *cache, uint32_t field, int advice, tc_error
  *  waiting. Call it for the next batch while the current one is processed: on a cold cache,
  *  random gathers of large samples otherwise fault in one read-around window at a time.
  *  Every index is checked first (TC_ERR_RANGE). Variable-shape fields prefetch their index
- *  entries' samples; LZ4 fields the blocks holding them. */
+ *  entries' samples; LZ4 fields the blocks holding them.
+ *  Measured (bench/): on a cold cache it makes random batches of 150 KB samples ~6x faster; for
+ *  small samples (784 B) it is slower than the kernel's own read-around, and on resident data
+ *  it costs one madvise per sample (~0.4-2.5 us). Use it for large samples on cold data. */
 TC_API int tc_prefetch(const tc_cache *cache, uint32_t field, const uint64_t *idx, size_t n,
                        tc_error *err);
 
