@@ -2,7 +2,10 @@
 #
 #   make            build/tensorcache, build/libtensorcache.a, build/libtensorcache.so
 #   make demo       pack Fashion-MNIST into caches and read every sample back
-#   make test       unit tests (cmocka), end-to-end tests, Python tests
+#   make test       unit tests (cmocka), end-to-end tests, Python tests, staged install,
+#                   corruption sweep, crash/out-of-space harness, bounded fuzzing
+#   make fuzz       libFuzzer targets for FUZZ_SECONDS each (tests/fuzz/README.md)
+#   make bench      the benchmark harness (bench/README.md); not part of make test
 #   make sanitize   the C tests under ASan + UBSan
 #   make test-large a field larger than 4 GiB, written and read back (needs ~10 GB of disk)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -43,7 +46,8 @@ TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages the build, tests and demo need.
 DEB_PKGS := gcc make pkg-config liblz4-dev libxxhash-dev zlib1g-dev libcmocka-dev \
-            dataset-fashion-mnist python3 python3-numpy python3-torch python3-setuptools
+            dataset-fashion-mnist python3 python3-numpy python3-torch python3-setuptools \
+            clang libclang-rt-14-dev
 
 .PHONY: all deps test test-install test-c test-e2e test-python test-large demo sanitize install uninstall clean fuzz
 
@@ -88,7 +92,7 @@ deps:
 
 # ---- tests --------------------------------------------------------------------------------------
 test: deps all
-	@$(MAKE) --no-print-directory test-c test-e2e test-python test-install
+	@$(MAKE) --no-print-directory test-c test-e2e test-python test-install test-sweep test-crash test-fuzz
 
 test-c: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \

@@ -223,7 +223,8 @@ TC_API uint64_t tc_num_samples(const tc_cache *cache);
 TC_API uint32_t tc_num_fields(const tc_cache *cache);
 /*! tc_file_size() : @return the size of the file in bytes. */
 TC_API uint64_t tc_file_size(const tc_cache *cache);
-/*! tc_format_version() : @return the file's format version as major*100 + minor. */
+/*! tc_format_version() : @return the file's format version as major*100 + minor (format minor
+ *  versions stay below 100, so the number is unambiguous). */
 TC_API unsigned tc_format_version(const tc_cache *cache);
 
 /*! tc_describe_field() :

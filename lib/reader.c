@@ -422,15 +422,35 @@ static int block_entry(const tc_cache *c, const tc_field_entry *f, uint64_t b, t
     return rc ? rc : check_block_entry(c, f, b, e, b > 0 ? &prev : NULL, err);
 }
 
-/* Decodes block b into dst (capacity >= its raw size). */
-static int decode_block(const tc_cache *c, const tc_field_entry *f, uint64_t b, uint8_t *dst,
-                        tc_error *err)
+static int corrupt_block(const tc_field_entry *f, uint64_t b, uint64_t raw, tc_error *err)
+{
+    return tc__fail(err, TC_ERR_CORRUPT_BLOCK, 0,
+                    "field '%s': block %llu (samples %llu..%llu) does not decode to %llu bytes",
+                    f->name, (unsigned long long)b, (unsigned long long)(b * f->block_samples),
+                    (unsigned long long)(b * f->block_samples + raw / (f->sample_bytes ? f->sample_bytes : 1)),
+                    (unsigned long long)raw);
+}
+
+/* Decodes block b into *buf, growing it (capacity *cap) only after the entry has been checked. */
+static int decode_block(const tc_cache *c, const tc_field_entry *f, uint64_t b, uint8_t **buf,
+                        uint64_t *cap, tc_error *err)
 {
     tc_block_entry e;
     int rc = block_entry(c, f, b, &e, err);
     if (rc)
         return rc;
     uint64_t raw = block_raw_size(f, c->h.num_samples, b);
+    /* LZ4 expands at most 255:1: a block claiming more cannot decode to its size. Say so before
+     * allocating up to 2 GB for it. */
+    if (raw / 255 > e.csize)
+        return corrupt_block(f, b, raw, err);
+    if (*cap < raw + 1) {
+        uint8_t *nb = realloc(*buf, raw + 1);
+        if (!nb)
+            return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory for a decoded block");
+        *buf = nb, *cap = raw + 1;
+    }
+    uint8_t *dst = *buf;
     const char *src;
     char *tmp = NULL;
     if (c->map) {
@@ -445,11 +465,7 @@ static int decode_block(const tc_cache *c, const tc_field_entry *f, uint64_t b, 
     if (rc == TC_OK) {
         int got = LZ4_decompress_safe(src, (char *)dst, (int)e.csize, (int)raw);
         if (got < 0 || (uint64_t)got != raw)
-            rc = tc__fail(err, TC_ERR_CORRUPT_BLOCK, 0,
-                          "field '%s': block %llu (samples %llu..%llu) does not decode to %llu bytes",
-                          f->name, (unsigned long long)b, (unsigned long long)(b * f->block_samples),
-                          (unsigned long long)(b * f->block_samples + raw / (f->sample_bytes ? f->sample_bytes : 1)),
-                          (unsigned long long)raw);
+            rc = corrupt_block(f, b, raw, err);
     }
     free(tmp);
     return rc;
@@ -619,11 +635,9 @@ static int too_small(tc_error *err, const tc_field_entry *f, uint64_t need, size
 static int read_compressed(const tc_cache *c, const tc_field_entry *f, uint64_t i, void *dst,
                            tc_error *err)
 {
-    uint64_t b = i / f->block_samples, j = i % f->block_samples;
-    uint8_t *block = malloc(block_raw_size(f, c->h.num_samples, b) + 1);
-    if (!block)
-        return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory for a decoded block");
-    int rc = decode_block(c, f, b, block, err);
+    uint64_t b = i / f->block_samples, j = i % f->block_samples, cap = 0;
+    uint8_t *block = NULL;
+    int rc = decode_block(c, f, b, &block, &cap, err);
     if (rc == TC_OK)
         memcpy(dst, block + j * f->sample_bytes, f->sample_bytes);
     free(block);
@@ -660,15 +674,12 @@ int tc_read_sample(const tc_cache *c, uint32_t field, uint64_t i, void *dst, siz
 static int gather_compressed(const tc_cache *c, const tc_field_entry *f, const uint64_t *idx,
                              size_t n, uint8_t *dst, tc_error *err)
 {
-    uint64_t raw_max = block_raw_size(f, c->h.num_samples, 0);
-    uint8_t *block = malloc(raw_max + 1);
-    if (!block)
-        return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory for a decoded block");
-    uint64_t cur = UINT64_MAX;
+    uint8_t *block = NULL;
+    uint64_t cap = 0, cur = UINT64_MAX;
     int rc = TC_OK;
     for (size_t k = 0; k < n && rc == TC_OK; k++) {
         uint64_t b = idx[k] / f->block_samples;
-        if (b != cur && (rc = decode_block(c, f, b, block, err)) == TC_OK)
+        if (b != cur && (rc = decode_block(c, f, b, &block, &cap, err)) == TC_OK)
             cur = b;
         if (rc == TC_OK)
             memcpy(dst + k * f->sample_bytes, block + (idx[k] % f->block_samples) * f->sample_bytes,
@@ -755,13 +766,15 @@ static int sample_extent(const tc_cache *c, const tc_field_entry *f, uint64_t i,
     if (f->kind == TC_KIND_VARIABLE) {
         tc_var_entry e;
         int rc = var_entry(c, f, i, &e, err);
-        *off = f->data_offset + e.offset, *size = e.nbytes;
+        if (rc == TC_OK)
+            *off = f->data_offset + e.offset, *size = e.nbytes;
         return rc;
     }
     if (f->codec == TC_CODEC_LZ4) {
         tc_block_entry e;
         int rc = block_entry(c, f, i / f->block_samples, &e, err);
-        *off = f->data_offset + e.offset, *size = e.csize;
+        if (rc == TC_OK)
+            *off = f->data_offset + e.offset, *size = e.csize;
         return rc;
     }
     *off = f->data_offset + i * f->stride, *size = f->sample_bytes;
@@ -831,7 +844,7 @@ static int hash_range(const tc_cache *c, uint64_t off, uint64_t size, uint64_t *
         return TC_OK;
     }
     XXH3_state_t *st = XXH3_createState();
-    uint8_t *buf = malloc(TC_VERIFY_CHUNK);
+    uint8_t *buf = malloc(size < TC_VERIFY_CHUNK ? (size ? size : 1) : TC_VERIFY_CHUNK);
     int rc = (st && buf) ? TC_OK : tc__fail(err, TC_ERR_NOMEM, 0, "out of memory verifying");
     if (rc == TC_OK)
         XXH3_64bits_reset(st);
@@ -1009,14 +1022,11 @@ static int verify_field_padding(const tc_cache *c, const tc_field_entry *f, tc_e
 
 static int verify_blocks_decode(const tc_cache *c, const tc_field_entry *f, tc_error *err)
 {
-    if (f->nblocks == 0)
-        return TC_OK;
-    uint8_t *block = malloc(block_raw_size(f, c->h.num_samples, 0) + 1);
-    if (!block)
-        return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory for a decoded block");
+    uint8_t *block = NULL;
+    uint64_t cap = 0;
     int rc = TC_OK;
     for (uint64_t b = 0; b < f->nblocks && rc == TC_OK; b++)
-        rc = decode_block(c, f, b, block, err);
+        rc = decode_block(c, f, b, &block, &cap, err);
     free(block);
     return rc;
 }
