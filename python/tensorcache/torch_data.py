@@ -184,12 +184,14 @@ class CacheDataset(tud.Dataset):
 
 
 class IndexBatchSampler(tud.Sampler):
-    """Batches of indices as int64 tensors sliced from one permutation (or arange).
+    """Batches of indices as int64 NumPy arrays sliced from one permutation (or arange).
 
     torch's BatchSampler(RandomSampler) builds a Python list of ints per batch, which costs a
     third of a Fashion-MNIST epoch over a cache; one torch.randperm sliced per batch costs ~1 ms
     per epoch. Yields the same batches RandomSampler/SequentialSampler + BatchSampler would for a
-    given permutation."""
+    given permutation. NumPy slices, not tensor slices: a tensor view sent to a worker drags the
+    whole permutation's storage into shared memory, and torch 1.13 was seen handing workers
+    garbage indices that way; a NumPy slice is pickled by value (2 KB for 256 indices)."""
 
     def __init__(self, n, batch_size, shuffle=False, drop_last=False, generator=None):
         if int(batch_size) < 1:
@@ -198,8 +200,8 @@ class IndexBatchSampler(tud.Sampler):
         self.shuffle, self.drop_last, self.generator = bool(shuffle), bool(drop_last), generator
 
     def __iter__(self):
-        order = (torch.randperm(self.n, generator=self.generator) if self.shuffle
-                 else torch.arange(self.n))
+        order = (torch.randperm(self.n, generator=self.generator).numpy() if self.shuffle
+                 else np.arange(self.n, dtype=np.int64))
         stop = len(self) * self.batch_size
         for start in range(0, min(stop, self.n), self.batch_size):
             yield order[start:start + self.batch_size]
