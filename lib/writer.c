@@ -346,8 +346,24 @@ static int derive_entry(tc_field_entry *e, const tc_field_spec *s, tc_error *err
     return TC_OK;
 }
 
+/* Prefixes err's message with the target path, so that "no space left" says for what. */
+static void name_target(const tc_writer *w, tc_error *err)
+{
+    if (!err || !w->base)
+        return;
+    char msg[sizeof err->message];
+    int n = snprintf(msg, sizeof msg, "%.120s/%.120s: ", w->dir, w->base);
+    if (n > 0 && (size_t)n < sizeof msg) {
+        size_t room = sizeof msg - (size_t)n - 1, len = strnlen(err->message, room);
+        memcpy(msg + n, err->message, len); /* truncation is fine: the detail comes last */
+        msg[(size_t)n + len] = '\0';
+        memcpy(err->message, msg, sizeof msg);
+    }
+}
+
 static int fail_writer(tc_writer *w, tc_error *err, int rc)
 {
+    name_target(w, err);
     /* Poisoned: a caller who ignores an append error must not publish a dataset that silently
      * lacks a sample, so finish() reports this error and publishes nothing. */
     w->state = W_FAILED;
@@ -898,6 +914,8 @@ int tc_writer_finish(tc_writer *w, tc_error *err)
         rc = write_tables(w, &h, err);
     if (rc == TC_OK)
         rc = publish(w, err);
+    if (rc && w->state != W_FAILED) /* a poisoned writer's message names the target already */
+        name_target(w, err);
     tc_writer_abort(w);
     return rc;
 }
