@@ -182,6 +182,24 @@ static char *tmp_path(const tc_writer *w)
     return p;
 }
 
+/* The process umask, read without changing it (umask(2) can only set it, racing other threads);
+ * Linux >= 4.7 reports it in /proc/self/status. */
+static mode_t current_umask(void)
+{
+    mode_t mask = 022;
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f)
+        return mask;
+    char line[128];
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Umask:", 6) == 0) {
+            mask = (mode_t)strtoul(line + 6, NULL, 8);
+            break;
+        }
+    fclose(f);
+    return mask & 0777;
+}
+
 static int open_named(tc_writer *w, bool keep_name, int *fd_out, tc_error *err)
 {
     char *p = tmp_path(w);
@@ -193,7 +211,7 @@ static int open_named(tc_writer *w, bool keep_name, int *fd_out, tc_error *err)
         free(p);
         return tc__fail(err, TC_ERR_IO, e, "cannot create a temporary file in '%s'", w->dir);
     }
-    fchmod(fd, 0644);
+    fchmod(fd, 0666 & ~current_umask()); /* as O_TMPFILE and open(2) would: honour the umask */
     if (keep_name) {
         w->named_tmp = p;
     } else {

@@ -454,6 +454,13 @@ head -c 1000 "$O/multi.tc" >"$T/short.tc"
 expect_err "info on a truncated cache" 1 TRUNCATED "$TC" info "$T/short.tc"
 expect_err "verify on a missing file" 1 IO "$TC" verify "$T/nothing.tc"
 
+# ---- the published file's mode follows the umask, like any file the user creates ------------
+name="published cache mode honours the umask (077 -> 600)"
+rm -f "$O/umask.tc"
+(umask 077; "$TC" pack -q "$O/umask.tc" "x=$G/n10.npy") 2>"$T/stderr"
+mode=$(stat -c %a "$O/umask.tc" 2>/dev/null)
+if [ "$mode" = 600 ]; then ok "$name"; else bad "$name" "mode '$mode'"; fi
+
 # ---- warm -----------------------------------------------------------------------------------
 expect_err "warm: usage without FILE" 2 USAGE "$TC" warm
 expect_err "warm: not a cache" 1 BAD_MAGIC "$TC" warm "$G/n10.npy"
