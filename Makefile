@@ -7,7 +7,7 @@
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (tests/fuzz/README.md)
 #   make bench      the benchmark harness (bench/README.md); not part of make test
 #   make sanitize   the C tests under ASan + UBSan
-#   make test-large a field larger than 4 GiB, written and read back (needs ~10 GB of disk)
+#   make test-large a field larger than 4 GiB, written and read back (needs ~5 GB of disk)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install missing Debian packages (as root), or say what to run
 
@@ -108,7 +108,7 @@ test-python: $(BUILD)/libtensorcache.so
 	  PYTHONPATH=$(abspath python) $(PYTHON) -m unittest discover -s python/tests -t python -v 2>&1 | tail -n 40; \
 	  exit $${PIPESTATUS:-0}; fi
 
-# A field larger than 4 GiB through the C API (opt-in: ~10 GB of disk, a few minutes).
+# A field larger than 4 GiB through the C API (opt-in: ~5 GB of disk, under a minute).
 $(BUILD)/tests-large/large_field: tests/large/large_field.c $(BUILD)/libtensorcache.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtensorcache.a $(LDFLAGS) $(LIBS) $(TESTLIBS)
