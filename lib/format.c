@@ -340,16 +340,31 @@ int tc__check_unique_names(const tc_header *h, const tc_field_entry *fields, tc_
     return TC_OK;
 }
 
-typedef struct {
-    uint64_t off, size;
-    uint32_t field; /* UINT32_MAX for header, field table, metadata */
-    const char *what;
-} tc_region;
-
 static int region_cmp(const void *a, const void *b)
 {
     const tc_region *x = a, *y = b;
     return x->off < y->off ? -1 : x->off > y->off;
+}
+
+tc_region *tc__sorted_regions(const tc_header *h, const tc_field_entry *fields, size_t *count)
+{
+    size_t n = 0;
+    tc_region *r = malloc((3 + 2 * (size_t)h->num_fields) * sizeof *r);
+    if (!r)
+        return NULL;
+    r[n++] = (tc_region){0, TC_HEADER_SIZE, UINT32_MAX, "header"};
+    r[n++] = (tc_region){h->ft_offset, h->ft_size, UINT32_MAX, "field table"};
+    if (h->meta_size)
+        r[n++] = (tc_region){h->meta_offset, h->meta_size, UINT32_MAX, "metadata"};
+    for (uint32_t k = 0; k < h->num_fields; k++) {
+        if (fields[k].data_size)
+            r[n++] = (tc_region){fields[k].data_offset, fields[k].data_size, k, "data"};
+        if (fields[k].index_size)
+            r[n++] = (tc_region){fields[k].index_offset, fields[k].index_size, k, "index"};
+    }
+    qsort(r, n, sizeof *r, region_cmp);
+    *count = n;
+    return r;
 }
 
 static void describe_region(const tc_region *r, const tc_field_entry *fields, char *buf, size_t n)
@@ -364,21 +379,10 @@ static void describe_region(const tc_region *r, const tc_field_entry *fields, ch
 
 int tc__check_regions(const tc_header *h, const tc_field_entry *fields, tc_error *err)
 {
-    size_t cap = 3 + 2 * (size_t)h->num_fields, n = 0;
-    tc_region *r = malloc(cap * sizeof *r);
+    size_t n;
+    tc_region *r = tc__sorted_regions(h, fields, &n);
     if (!r)
         return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory checking regions");
-    r[n++] = (tc_region){0, TC_HEADER_SIZE, UINT32_MAX, "header"};
-    r[n++] = (tc_region){h->ft_offset, h->ft_size, UINT32_MAX, "field table"};
-    if (h->meta_size)
-        r[n++] = (tc_region){h->meta_offset, h->meta_size, UINT32_MAX, "metadata"};
-    for (uint32_t k = 0; k < h->num_fields; k++) {
-        if (fields[k].data_size)
-            r[n++] = (tc_region){fields[k].data_offset, fields[k].data_size, k, "data"};
-        if (fields[k].index_size)
-            r[n++] = (tc_region){fields[k].index_offset, fields[k].index_size, k, "index"};
-    }
-    qsort(r, n, sizeof *r, region_cmp);
     int rc = TC_OK;
     for (size_t i = 1; i < n; i++) {
         /* ends cannot overflow: every region was checked to end within the file */

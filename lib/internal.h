@@ -103,6 +103,14 @@ int tc__parse_field(const uint8_t *entry, uint32_t k, const tc_header *h, tc_fie
                     tc_error *err);
 int tc__check_layout_tag(const char *tag, size_t len, uint32_t rank);
 int tc__check_regions(const tc_header *h, const tc_field_entry *fields, tc_error *err);
+/* The header, field table, metadata and every non-empty field region, sorted by offset; the
+ * caller frees the array. NULL when out of memory. */
+typedef struct {
+    uint64_t off, size;
+    uint32_t field; /* UINT32_MAX for header, field table, metadata */
+    const char *what;
+} tc_region;
+tc_region *tc__sorted_regions(const tc_header *h, const tc_field_entry *fields, size_t *count);
 int tc__check_unique_names(const tc_header *h, const tc_field_entry *fields, tc_error *err);
 /* Product of shape[0..rank) times itemsize; false on overflow. */
 bool tc__shape_bytes(const uint64_t *shape, uint32_t rank, uint64_t itemsize, uint64_t *out);

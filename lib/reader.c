@@ -915,16 +915,6 @@ static int verify_block_checksums(const tc_cache *c, const tc_field_entry *f, tc
     return TC_OK;
 }
 
-typedef struct {
-    uint64_t off, end;
-} tc_span_r;
-
-static int span_cmp(const void *a, const void *b)
-{
-    const tc_span_r *x = a, *y = b;
-    return x->off < y->off ? -1 : x->off > y->off;
-}
-
 static int check_zero(const tc_cache *c, uint64_t off, uint64_t end, tc_error *err)
 {
     uint8_t buf[4096];
@@ -944,30 +934,20 @@ static int check_zero(const tc_cache *c, uint64_t off, uint64_t end, tc_error *e
 
 static int verify_padding(const tc_cache *c, tc_error *err)
 {
-    const tc_header *h = &c->h;
-    size_t n = 0;
-    tc_span_r *r = malloc((3 + 2 * (size_t)h->num_fields) * sizeof *r);
+    size_t n;
+    tc_region *r = tc__sorted_regions(&c->h, c->fields, &n);
     if (!r)
         return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory verifying padding");
-    r[n++] = (tc_span_r){0, TC_HEADER_SIZE};
-    r[n++] = (tc_span_r){h->ft_offset, h->ft_offset + h->ft_size};
-    r[n++] = (tc_span_r){h->meta_offset, h->meta_offset + h->meta_size};
-    for (uint32_t k = 0; k < h->num_fields; k++) {
-        const tc_field_entry *f = &c->fields[k];
-        r[n++] = (tc_span_r){f->data_offset, f->data_offset + f->data_size};
-        r[n++] = (tc_span_r){f->index_offset, f->index_offset + f->index_size};
-    }
-    qsort(r, n, sizeof *r, span_cmp);
     uint64_t pos = 0;
     int rc = TC_OK;
     for (size_t i = 0; i < n && rc == TC_OK; i++) {
         if (r[i].off > pos)
             rc = check_zero(c, pos, r[i].off, err);
-        if (r[i].end > pos)
-            pos = r[i].end;
+        if (r[i].off + r[i].size > pos) /* ends were checked at open: no overflow */
+            pos = r[i].off + r[i].size;
     }
     if (rc == TC_OK)
-        rc = check_zero(c, pos, h->file_size, err);
+        rc = check_zero(c, pos, c->h.file_size, err);
     free(r);
     return rc;
 }

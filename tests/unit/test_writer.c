@@ -780,31 +780,41 @@ static int mount_tmpfs(const char *dir, unsigned long flags, const char *opts)
     return 1;
 }
 
+/* Appends `count` samples of two u8 fields (a_bytes, b_bytes each) to DIR/out.tc, then finishes.
+ * *append_rc receives the first append error (or TC_OK); returns finish's result. */
+static int write_two_fields(const char *dir, uint64_t a_bytes, uint64_t b_bytes, int count,
+                            int *append_rc, tc_error *err)
+{
+    char path[PATH_MAX];
+    tu_join(path, sizeof path, dir, "out.tc");
+    tc_writer *w = NULL;
+    int rc = tc_writer_create(&w, path, err);
+    tc_field_spec a = spec_u8("a", a_bytes), b = spec_u8("b", b_bytes);
+    if (rc == TC_OK)
+        rc = tc_writer_add_field(w, &a, err);
+    if (rc == TC_OK)
+        rc = tc_writer_add_field(w, &b, err);
+    uint8_t buf[4096];
+    memset(buf, 0x44, sizeof buf);
+    for (int i = 0; rc == TC_OK && i < count; i++) {
+        tc_value v[2] = {{buf, a_bytes, NULL}, {buf, b_bytes, NULL}};
+        rc = tc_writer_append(w, v, err);
+    }
+    *append_rc = rc;
+    return w ? tc_writer_finish(w, err) : rc;
+}
+
 static void test_disk_full(void **state)
 {
     (void)state;
-    char dir[PATH_MAX], path[PATH_MAX];
+    char dir[PATH_MAX];
     tc_error err;
     tu_fresh_dir(dir, sizeof dir, "full");
     if (!mount_tmpfs(dir, 0, "size=256k")) {
         skip();
         return;
     }
-    tu_join(path, sizeof path, dir, "out.tc");
-    tc_writer *w = NULL;
-    int rc = tc_writer_create(&w, path, &err);
-    tc_field_spec a = spec_u8("a", 4096), b = spec_u8("b", 1000);
-    if (rc == TC_OK)
-        rc = tc_writer_add_field(w, &a, &err);
-    if (rc == TC_OK)
-        rc = tc_writer_add_field(w, &b, &err);
-    uint8_t buf[4096];
-    memset(buf, 0x44, sizeof buf);
-    for (int i = 0; rc == TC_OK && i < 512; i++) { /* 2.5 MiB into 256 KiB */
-        tc_value v[2] = {{buf, 4096, NULL}, {buf, 1000, NULL}};
-        rc = tc_writer_append(w, v, &err);
-    }
-    int frc = w ? tc_writer_finish(w, &err) : rc;
+    int rc, frc = write_two_fields(dir, 4096, 1000, 512, &rc, &err); /* 2.5 MiB into 256 KiB */
     if (rc == TC_OK)
         rc = frc;
     int clean = tu_dir_is(dir, no_entries);
@@ -819,29 +829,14 @@ static void test_disk_full_at_finish(void **state)
     (void)state;
     /* The appends fit (output ~100 KiB + spill ~100 KiB in a 256 KiB file system); laying out
      * the file at finish, which copies the spilled field into the output, does not. */
-    char dir[PATH_MAX], path[PATH_MAX];
+    char dir[PATH_MAX];
     tc_error err;
     tu_fresh_dir(dir, sizeof dir, "full_finish");
     if (!mount_tmpfs(dir, 0, "size=256k")) {
         skip();
         return;
     }
-    tu_join(path, sizeof path, dir, "out.tc");
-    tc_writer *w = NULL;
-    int rc = tc_writer_create(&w, path, &err);
-    tc_field_spec a = spec_u8("a", 4096), b = spec_u8("b", 4000);
-    if (rc == TC_OK)
-        rc = tc_writer_add_field(w, &a, &err);
-    if (rc == TC_OK)
-        rc = tc_writer_add_field(w, &b, &err);
-    uint8_t buf[4096];
-    memset(buf, 0x55, sizeof buf);
-    for (int i = 0; rc == TC_OK && i < 25; i++) {
-        tc_value v[2] = {{buf, 4096, NULL}, {buf, 4000, NULL}};
-        rc = tc_writer_append(w, v, &err);
-    }
-    int append_rc = rc;
-    int frc = w ? tc_writer_finish(w, &err) : rc;
+    int append_rc, frc = write_two_fields(dir, 4096, 4000, 25, &append_rc, &err);
     int clean = tu_dir_is(dir, no_entries);
     umount(dir);
     assert_int_equal(append_rc, TC_OK);
