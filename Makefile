@@ -9,10 +9,15 @@
 #   make sanitize   the C tests under ASan + UBSan
 #   make test-large a field larger than 4 GiB, written and read back (needs ~5 GB of disk)
 #   make install    PREFIX=/usr/local DESTDIR=
-#   make deps       install missing Debian packages (as root), or say what to run
+#   make deps       install missing Debian packages (as root), or say what to run, and create the
+#                   project venv .venv from requirements/ (a second run installs nothing)
 
 SHELL   := /bin/bash
-PYTHON  ?= /usr/bin/python3
+# The project venv, made by `make deps` from requirements/ with the interpreter BOOT_PYTHON
+# (CPython 3.11: the pinned torch is built for it). Debian's /usr/bin/python3 is never used.
+VENV        ?= .venv
+BOOT_PYTHON ?= python3
+PYTHON      ?= $(abspath $(VENV))/bin/python
 CC      ?= cc
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
@@ -46,10 +51,9 @@ TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages the build, tests and demo need.
 DEB_PKGS := gcc make pkg-config liblz4-dev libxxhash-dev zlib1g-dev libcmocka-dev \
-            dataset-fashion-mnist python3 python3-numpy python3-torch python3-setuptools \
-            clang libclang-rt-14-dev
+            dataset-fashion-mnist clang libclang-rt-14-dev valgrind
 
-.PHONY: all deps test test-install test-c test-e2e test-python test-large demo sanitize install uninstall clean fuzz
+.PHONY: all deps deps-debian deps-venv test test-install test-c test-e2e test-python test-large demo sanitize install uninstall clean fuzz
 
 all: $(BUILD)/tensorcache $(BUILD)/libtensorcache.a $(BUILD)/libtensorcache.so $(BUILD)/tc-demo-check
 
@@ -76,7 +80,9 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(TOOL_LIB_OBJ) $(BUILD)/
 	$(CC) $(CPPFLAGS) -Itools -Ilib $(CFLAGS) -o $@ $< $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a $(LDFLAGS) $(LIBS) $(TESTLIBS) -lm
 
 # ---- dependencies -------------------------------------------------------------------------------
-deps:
+deps: deps-debian deps-venv
+
+deps-debian:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
@@ -89,6 +95,19 @@ deps:
 	  echo "make deps: missing Debian packages:$$missing"; \
 	  echo "run: sudo apt-get install$$missing"; exit 1; \
 	fi
+
+# The venv is rebuilt only when a requirements file changes (the stamp is newer otherwise).
+# pip's cache (~/.cache/pip) is reused, so a fresh clone installs from disk.
+VENV_REQS := requirements/project.txt requirements/lock.txt requirements/torch.txt
+deps-venv: $(VENV)/.tc-stamp
+$(VENV)/.tc-stamp: $(VENV_REQS)
+	@$(BOOT_PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
+	  echo "make deps: $(BOOT_PYTHON) is not CPython 3.11 (torch==2.13.0 here is built for 3.11); set BOOT_PYTHON"; exit 1; }
+	@[ -x $(VENV)/bin/python ] || { echo "make deps: creating $(VENV)"; $(BOOT_PYTHON) -m venv $(VENV); }
+	@echo "make deps: installing requirements/project.txt into $(VENV)"
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check \
+	  -c requirements/lock.txt -c requirements/torch.txt -r requirements/project.txt
+	@touch $@
 
 # ---- tests --------------------------------------------------------------------------------------
 test: deps all
