@@ -4,16 +4,18 @@ The Python package has ONE writer implementation: the C library's streaming writ
 through ctypes (writer.py). The C reader is bound too, so that tests (and curious users) can
 compare both readers on the same file.
 
-Where the library is looked for, in order:
+Where the library is looked for, in order (_candidates(), the one place that decides):
   1. $TENSORCACHE_LIB (a path to libtensorcache.so);
   2. $TC_BUILD/libtensorcache.so (a build directory);
-  3. the build tree this package sits in: <repo>/build/libtensorcache.so;
-  4. the dynamic linker's search path and the usual install prefixes (/usr/local/lib, /usr/lib,
+  3. the copy the wheel carries: tensorcache/_libtensorcache<EXT_SUFFIX> (setup.py builds it);
+  4. the build tree this package sits in: <repo>/build/libtensorcache.so;
+  5. the dynamic linker's search path and the usual install prefixes (/usr/local/lib, /usr/lib,
      ...), which is where `make install` puts it.
 """
 
 import ctypes
 import ctypes.util
+import importlib.machinery
 import os
 
 import numpy as np
@@ -72,6 +74,10 @@ def _candidates():
     if build:
         yield os.path.join(build, "libtensorcache.so")
     here = os.path.dirname(os.path.abspath(__file__))
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        packaged = os.path.join(here, "_libtensorcache" + suffix)
+        if os.path.exists(packaged):
+            yield packaged
     yield os.path.join(here, "..", "..", "build", "libtensorcache.so")
     for name in _SONAMES:
         yield name  # the dynamic linker's search path
