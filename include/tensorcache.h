@@ -53,7 +53,9 @@ TC_API unsigned tc_version_number(void);
 TC_API const char *tc_version_string(void);
 
 /* ---------------------------------------------------------------------------------------------
- * Errors. One list; the numbers are part of the ABI and never change or get reused.
+ * Errors. One list of what the library can return; the numbers are part of the ABI and never
+ * change or get reused. Numbers increase down the list but may skip reserved ones, so
+ * TC_ERR_MAX_CODE is one past the largest code, not the number of codes.
  * X(NAME, number, "description")
  * ------------------------------------------------------------------------------------------- */
 #define TC_ERROR_LIST(X)                                                                           \
@@ -89,11 +91,10 @@ TC_API const char *tc_version_string(void);
     X(CORRUPT_BLOCK, 29, "compressed block does not decode to its declared size")                  \
     X(BUFFER_TOO_SMALL, 30, "destination buffer too small")                                        \
     X(FIELD_COUNT, 31, "invalid number of fields")                                                 \
-    X(PADDING, 32, "padding bytes between regions are not zero")                                   \
-    X(SOURCE_FORMAT, 33, "malformed source file")                                                  \
-    X(SOURCE_UNSUPPORTED, 34, "unsupported source file")                                           \
-    X(COUNT_MISMATCH, 35, "sources have different numbers of samples")                            \
-    X(USAGE, 36, "invalid command-line usage")
+    X(PADDING, 32, "padding bytes between regions are not zero")
+/* 33-36 are reserved: the tensorcache command's own codes (SOURCE_FORMAT, SOURCE_UNSUPPORTED,
+ * COUNT_MISMATCH, USAGE in tools/errors.h), which the library never returns. New library codes
+ * start at 37. */
 
 typedef enum {
 #define TC_X_ENUM(name, num, text) TC_ERR_##name = num,

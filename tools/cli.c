@@ -7,9 +7,9 @@
 
 int cli_report(const tc_error *err)
 {
-    fprintf(stderr, "tensorcache: error: %s: %s\n", tc_error_name(err->code),
-            err->message[0] ? err->message : tc_strerror(err->code));
-    return err->code == TC_ERR_USAGE ? EXIT_USAGE : EXIT_DATA;
+    fprintf(stderr, "tensorcache: error: %s: %s\n", tct_error_name(err->code),
+            err->message[0] ? err->message : tct_strerror(err->code));
+    return err->code == TCT_ERR_USAGE ? EXIT_USAGE : EXIT_DATA;
 }
 
 int cli_fail(int code, const char *fmt, ...)

@@ -4,6 +4,7 @@
 #ifndef TC_TOOLS_CLI_H
 #define TC_TOOLS_CLI_H
 
+#include "errors.h"
 #include "tensorcache.h"
 
 #include <stdbool.h>

@@ -23,7 +23,7 @@ typedef struct {
 
 static int fail_err(const tc_error *err)
 {
-    fprintf(stderr, "tc-demo-check: error: %s: %s\n", tc_error_name(err->code), err->message);
+    fprintf(stderr, "tc-demo-check: error: %s: %s\n", tct_error_name(err->code), err->message);
     return 1;
 }
 
@@ -155,7 +155,7 @@ static int compare_all(check_job *J, tc_error *err)
         uint64_t got;
         rc = tcs_read(J->src, chunk, (void *const *)J->buf, &got, err);
         if (rc == TC_OK && got == 0)
-            rc = tct_fail(err, TC_ERR_SOURCE_FORMAT, 0, "source ended early");
+            rc = tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "source ended early");
         for (uint32_t k = 0; rc == TC_OK && k < J->nout; k++) {
             const tc_field_info *fi = &J->fi[k];
             const uint8_t *want = J->buf[k];
@@ -219,7 +219,7 @@ static int match_field(check_job *J, uint32_t k, const char *names, const check_
                         name, tc_dtype_name(fi->dtype), (unsigned long long)fi->sample_bytes,
                         tc_dtype_name(out->dtype), (unsigned long long)out->sample_bytes);
     if (tc_num_samples(J->c) != tcs_count(J->src))
-        return tct_fail(err, TC_ERR_COUNT_MISMATCH, 0, "cache has %llu samples, source %llu",
+        return tct_fail(err, TCT_ERR_COUNT_MISMATCH, 0, "cache has %llu samples, source %llu",
                         (unsigned long long)tc_num_samples(J->c),
                         (unsigned long long)tcs_count(J->src));
     J->has_span[k] = tc_field_span(J->c, J->field[k], &J->span[k], NULL) == TC_OK;

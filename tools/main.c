@@ -2,7 +2,8 @@
  *
  * Exit codes: 0 success, 1 bad or corrupt data or any failure of the operation, 2 usage.
  * Every error is printed to stderr as `tensorcache: error: NAME: detail`, NAME being
- * tc_error_name() of the code, so scripts and tests can match it. The reference is
+ * tct_error_name() of the code (a library code, or a tool code of tools/errors.h), so scripts
+ * and tests can match it. The reference is
  * docs/CLI.md. */
 #include "cli.h"
 #include "sources.h"

@@ -357,7 +357,7 @@ static int check_counts(pack_ctx *P)
     for (uint32_t i = 1; i < P->nsrcs; i++) {
         uint64_t n = tcs_count(P->srcs[i].src);
         if (n != P->n)
-            return cli_fail(TC_ERR_COUNT_MISMATCH,
+            return cli_fail(TCT_ERR_COUNT_MISMATCH,
                         "'%s' has %llu samples but '%s' has %llu (%s vs %s); every source "
                         "must have the same number of samples",
                         P->srcs[i].names, (unsigned long long)n, P->srcs[0].names,
@@ -810,7 +810,7 @@ static int stream_samples(pack_ctx *P, tc_writer *w, tc_error *err)
             uint64_t got;
             rc = tcs_read(s->src, m, dst, &got, err);
             if (rc == TC_OK && got != m)
-                rc = tct_fail(err, TC_ERR_SOURCE_FORMAT, 0, "'%s': source ended after %llu "
+                rc = tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "'%s': source ended after %llu "
                               "samples, expected %llu", s->names,
                               (unsigned long long)(done + got), (unsigned long long)P->n);
         }

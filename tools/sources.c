@@ -58,7 +58,7 @@ static int gz_fail(const stream *st, tc_error *err)
     /* zlib prefixes its message with the descriptor name ("<fd:3>: "): drop that. */
     if (msg && strncmp(msg, "<fd:", 4) == 0 && strstr(msg, ": "))
         msg = strstr(msg, ": ") + 2;
-    return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0, "%s: corrupt or truncated gzip data: %s",
+    return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "%s: corrupt or truncated gzip data: %s",
                     st->path, msg && *msg ? msg : "unknown zlib error");
 }
 
@@ -76,7 +76,7 @@ static int st_open(stream *st, const char *path, tc_error *err)
     }
     if (!S_ISREG(sb.st_mode)) {
         close(st->fd);
-        return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0, "%s: not a regular file", path);
+        return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0, "%s: not a regular file", path);
     }
     st->size = (uint64_t)sb.st_size;
     uint8_t magic[2];
@@ -195,7 +195,7 @@ static int st_read_header(stream *st, void *buf, size_t n, const char *what, tc_
     if (rc)
         return rc;
     if (got != n)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0, "%s: truncated %s (%zu of %zu bytes)",
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "%s: truncated %s (%zu of %zu bytes)",
                         st->path, what, got, n);
     return TC_OK;
 }
@@ -317,11 +317,11 @@ static int check_plain_size(const stream *st, const tcs_file *f, tc_error *err)
         return TC_OK;
     uint64_t avail = st->size - f->header_bytes; /* the header was read, so size >= it */
     if (avail < f->data_bytes)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: truncated: expected %llu bytes of data, found %llu", st->path,
                         (unsigned long long)f->data_bytes, (unsigned long long)avail);
     if (avail > f->data_bytes)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: size mismatch: expected %llu bytes of data, found %llu "
                         "(%llu trailing bytes)",
                         st->path, (unsigned long long)f->data_bytes, (unsigned long long)avail,
@@ -334,11 +334,11 @@ static int set_array_geometry(tcs_file *f, const stream *st, const uint64_t *ful
                               const char *what, tc_error *err)
 {
     if (ndim == 0)
-        return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,
                         "%s: a 0-d %s has no sample axis (need at least 1 dimension)", st->path,
                         what);
     if (ndim - 1 > TC_MAX_RANK)
-        return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,
                         "%s: %u-d %s: at most %d dimensions per sample are supported", st->path,
                         ndim, what, TC_MAX_RANK);
     f->count = full[0];
@@ -350,7 +350,7 @@ static int set_array_geometry(tcs_file *f, const stream *st, const uint64_t *ful
     if (!tct_shape_bytes(f->shape, f->rank, isz, &f->record_bytes) ||
         !tct_mul(f->record_bytes, f->count, &f->data_bytes) ||
         !tct_add(f->data_bytes, f->header_bytes, &(uint64_t){0}))
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0, "%s: %s size overflows 64 bits", st->path,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "%s: %s size overflows 64 bits", st->path,
                         what);
     return TC_OK;
 }
@@ -474,7 +474,7 @@ static bool lx_tuple(npy_lex *l, npy_header *h, const char **why)
 }
 
 /* Parses the header dict strictly: exactly the keys descr, fortran_order and shape.
- * @return TC_OK, TC_ERR_SOURCE_FORMAT or TC_ERR_SOURCE_UNSUPPORTED with *why set. */
+ * @return TC_OK, TCT_ERR_SOURCE_FORMAT or TCT_ERR_SOURCE_UNSUPPORTED with *why set. */
 static int npy_parse_dict(const char *s, size_t n, npy_header *h, const char **why)
 {
     npy_lex l = {s, n, 0};
@@ -482,7 +482,7 @@ static int npy_parse_dict(const char *s, size_t n, npy_header *h, const char **w
     lx_ws(&l);
     if (!lx_is(&l, '{')) {
         *why = "header is not a dict";
-        return TC_ERR_SOURCE_FORMAT;
+        return TCT_ERR_SOURCE_FORMAT;
     }
     l.i++;
     for (;;) {
@@ -492,12 +492,12 @@ static int npy_parse_dict(const char *s, size_t n, npy_header *h, const char **w
         char key[32];
         if (!lx_string(&l, key, sizeof key)) {
             *why = "header dict: expected a string key";
-            return TC_ERR_SOURCE_FORMAT;
+            return TCT_ERR_SOURCE_FORMAT;
         }
         lx_ws(&l);
         if (!lx_is(&l, ':')) {
             *why = "header dict: expected ':'";
-            return TC_ERR_SOURCE_FORMAT;
+            return TCT_ERR_SOURCE_FORMAT;
         }
         l.i++;
         lx_ws(&l);
@@ -505,21 +505,21 @@ static int npy_parse_dict(const char *s, size_t n, npy_header *h, const char **w
               : strcmp(key, "shape") == 0 ? 2 : -1;
         if (k < 0) {
             *why = "header dict: unexpected key (allowed: descr, fortran_order, shape)";
-            return TC_ERR_SOURCE_FORMAT;
+            return TCT_ERR_SOURCE_FORMAT;
         }
         if (seen[k]) {
             *why = "header dict: duplicate key";
-            return TC_ERR_SOURCE_FORMAT;
+            return TCT_ERR_SOURCE_FORMAT;
         }
         seen[k] = true;
         if (k == 0) {
             if (lx_is(&l, '[') || lx_is(&l, '{')) {
                 *why = "structured dtypes (records) are not supported";
-                return TC_ERR_SOURCE_UNSUPPORTED;
+                return TCT_ERR_SOURCE_UNSUPPORTED;
             }
             if (!lx_string(&l, h->descr, sizeof h->descr)) {
                 *why = "'descr' is not a valid dtype string";
-                return TC_ERR_SOURCE_FORMAT;
+                return TCT_ERR_SOURCE_FORMAT;
             }
         } else if (k == 1) {
             if (lx_word(&l, "True"))
@@ -528,10 +528,10 @@ static int npy_parse_dict(const char *s, size_t n, npy_header *h, const char **w
                 h->fortran = false;
             else {
                 *why = "'fortran_order' is not True or False";
-                return TC_ERR_SOURCE_FORMAT;
+                return TCT_ERR_SOURCE_FORMAT;
             }
         } else if (!lx_tuple(&l, h, why)) {
-            return TC_ERR_SOURCE_FORMAT;
+            return TCT_ERR_SOURCE_FORMAT;
         }
         lx_ws(&l);
         if (lx_is(&l, ',')) {
@@ -541,18 +541,18 @@ static int npy_parse_dict(const char *s, size_t n, npy_header *h, const char **w
         if (lx_is(&l, '}'))
             break;
         *why = "header dict: expected ',' or '}'";
-        return TC_ERR_SOURCE_FORMAT;
+        return TCT_ERR_SOURCE_FORMAT;
     }
     l.i++; /* '}' */
     lx_ws(&l);
     if (l.i != l.n) {
         *why = "unexpected text after the header dict";
-        return TC_ERR_SOURCE_FORMAT;
+        return TCT_ERR_SOURCE_FORMAT;
     }
     if (!seen[0] || !seen[1] || !seen[2]) {
         *why = !seen[0] ? "header dict lacks 'descr'"
              : !seen[1] ? "header dict lacks 'fortran_order'" : "header dict lacks 'shape'";
-        return TC_ERR_SOURCE_FORMAT;
+        return TCT_ERR_SOURCE_FORMAT;
     }
     return TC_OK;
 }
@@ -591,11 +591,11 @@ static int parse_npy(tcs_file *f, stream *st, tc_error *err)
     if (rc)
         return rc;
     if (memcmp(pre, "\x93NUMPY", 6) != 0)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: not a .npy file: bad magic (expected \\x93NUMPY)", st->path);
     unsigned major = pre[6], minor = pre[7];
     if (major < 1 || major > 3 || minor != 0)
-        return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,
                         "%s: .npy format version %u.%u is not supported (1.0, 2.0, 3.0)",
                         st->path, major, minor);
     size_t lenbytes = major == 1 ? 2 : 4;
@@ -606,7 +606,7 @@ static int parse_npy(tcs_file *f, stream *st, tc_error *err)
                                : (uint32_t)pre[8] | (uint32_t)pre[9] << 8 |
                                      (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
     if (hlen > NPY_MAX_HEADER)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: .npy header length %u exceeds the limit of %u bytes", st->path,
                         hlen, NPY_MAX_HEADER);
     char *text = malloc((size_t)hlen + 1);
@@ -620,7 +620,7 @@ static int parse_npy(tcs_file *f, stream *st, tc_error *err)
         /* Versions 1 and 2 are latin-1, version 3 UTF-8; every valid header of a supported
          * dtype is ASCII, so both are just bytes to the parser. */
         if (memchr(text, 0, hlen))
-            rc = tct_fail(err, TC_ERR_SOURCE_FORMAT, 0, "%s: NUL byte in the .npy header",
+            rc = tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "%s: NUL byte in the .npy header",
                           st->path);
         else if ((rc = npy_parse_dict(text, hlen, &h, &why)) != TC_OK)
             rc = tct_fail(err, rc, 0, "%s: bad .npy header: %s", st->path, why);
@@ -632,7 +632,7 @@ static int parse_npy(tcs_file *f, stream *st, tc_error *err)
     bool big;
     f->dtype = npy_dtype(h.descr, &big);
     if (!f->dtype)
-        return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,
                         "%s: dtype '%s' is not supported (supported: bool, u8, i8, u16, i16, "
                         "u32, i32, u64, i64, f16, f32, f64)",
                         st->path, h.descr);
@@ -640,7 +640,7 @@ static int parse_npy(tcs_file *f, stream *st, tc_error *err)
     f->swap = big && isz > 1 ? isz : 0;
     f->fortran = h.fortran && h.ndim > 1;
     if (f->fortran && st->gz)
-        return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,
                         "%s: Fortran-order arrays are supported only in uncompressed .npy files "
                         "(they are read through a mapping); decompress it first",
                         st->path);
@@ -657,12 +657,12 @@ static int parse_idx(tcs_file *f, stream *st, tc_error *err)
     if (rc)
         return rc;
     if (m[0] != 0 || m[1] != 0 || idx_dtype(m[2]) == 0 || m[3] == 0)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: bad IDX magic %02x %02x %02x %02x (expected 00 00, a type byte "
                         "08/09/0b/0c/0d/0e and a dimension count >= 1)",
                         st->path, m[0], m[1], m[2], m[3]);
     if (m[3] > TC_MAX_RANK + 1)
-        return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,
                         "%s: IDX file with %u dimensions: at most %d are supported", st->path,
                         m[3], TC_MAX_RANK + 1);
     uint32_t ndim = m[3];
@@ -696,7 +696,7 @@ static int cifar_geometry(tcs_file *f, stream *st, tcs_format fmt, tc_error *err
     }
     uint64_t rec = cifar_record(fmt);
     if (f->total % rec != 0)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: size %llu is not a multiple of the %llu-byte %s record", st->path,
                         (unsigned long long)f->total, (unsigned long long)rec,
                         fmt == TCS_CIFAR10 ? "CIFAR-10" : "CIFAR-100");
@@ -738,7 +738,7 @@ static int cifar_guess(tcs_file *f, stream *st, tcs_format *fmt, tc_error *err)
     }
     free(buf);
     if (c10 && c100)
-        return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,
                         "%s: could be CIFAR-10 or CIFAR-100; say which with the prefix "
                         "cifar10: or cifar100:",
                         st->path);
@@ -751,7 +751,7 @@ static int cifar_guess(tcs_file *f, stream *st, tcs_format *fmt, tc_error *err)
 static int raw_geometry(tcs_file *f, stream *st, const tcs_options *opt, tc_error *err)
 {
     if (!opt || !opt->dtype)
-        return tct_fail(err, TC_ERR_USAGE, 0,
+        return tct_fail(err, TCT_ERR_USAGE, 0,
                         "%s: a raw source needs --dtype (and --shape for non-scalar samples)",
                         st->path);
     f->dtype = opt->dtype;
@@ -762,7 +762,7 @@ static int raw_geometry(tcs_file *f, stream *st, const tcs_options *opt, tc_erro
     if (!tct_shape_bytes(f->shape, f->rank, tc_dtype_size(f->dtype), &f->record_bytes))
         return tct_fail(err, TC_ERR_OVERFLOW, 0, "%s: --shape overflows 64 bits", st->path);
     if (f->record_bytes == 0)
-        return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,
                         "%s: raw samples of 0 bytes (a 0 in --shape) cannot be counted",
                         st->path);
     if (f->total == UINT64_MAX) {
@@ -776,7 +776,7 @@ static int raw_geometry(tcs_file *f, stream *st, const tcs_options *opt, tc_erro
         for (uint32_t d = 0; d < f->rank; d++)
             k += (size_t)snprintf(shape + k, sizeof shape - k, "%s%llu", d ? "," : "",
                                   (unsigned long long)f->shape[d]);
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: size %llu is not a multiple of the %llu-byte raw sample "
                         "(--dtype %s --shape '%s')",
                         st->path, (unsigned long long)f->total,
@@ -800,7 +800,7 @@ static int detect(tcs_file *f, stream *st, const tcs_options *opt, tcs_format *f
     if (rc)
         return rc;
     if (n == 0)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0, "%s: empty %s", st->path,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "%s: empty %s", st->path,
                         st->gz ? "gzip stream" : "file");
     if (n >= 6 && memcmp(m, "\x93NUMPY", 6) == 0) {
         *fmt = TCS_NPY;
@@ -811,13 +811,13 @@ static int detect(tcs_file *f, stream *st, const tcs_options *opt, tcs_format *f
         return TC_OK;
     }
     if (name_says_npy(st->path))
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: not a .npy file: bad magic %02x %02x %02x %02x %02x %02x "
                         "(expected \\x93NUMPY)",
                         st->path, m[0], n > 1 ? m[1] : 0, n > 2 ? m[2] : 0, n > 3 ? m[3] : 0,
                         n > 4 ? m[4] : 0, n > 5 ? m[5] : 0);
     if (name_says_idx(st->path))
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: bad IDX magic %02x %02x %02x %02x (expected 00 00, a type byte "
                         "08/09/0b/0c/0d/0e and a dimension count 1..%d)",
                         st->path, m[0], n > 1 ? m[1] : 0, n > 2 ? m[2] : 0, n > 3 ? m[3] : 0,
@@ -829,7 +829,7 @@ static int detect(tcs_file *f, stream *st, const tcs_options *opt, tcs_format *f
     rc = cifar_guess(f, st, fmt, err);
     if (rc || *fmt != TCS_AUTO)
         return rc;
-    return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0,
+    return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,
                     "%s: unrecognised content (not .npy, IDX, gzip or CIFAR); for raw arrays use "
                     "raw:FILE with --dtype and --shape",
                     st->path);
@@ -856,7 +856,7 @@ static int probe(tcs_file *f, stream *st, const tcs_options *opt, tc_error *err)
     case TCS_CIFAR10:
     case TCS_CIFAR100: return cifar_geometry(f, st, fmt, err);
     case TCS_RAW: return raw_geometry(f, st, opt, err);
-    default: return tct_fail(err, TC_ERR_SOURCE_UNSUPPORTED, 0, "%s: unknown format", st->path);
+    default: return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0, "%s: unknown format", st->path);
     }
 }
 
@@ -897,7 +897,7 @@ static tcs_format take_prefix(const char **p)
 static int add_file(tcs_source *s, const char *path, size_t len, tcs_format fmt, tc_error *err)
 {
     if (len == 0)
-        return tct_fail(err, TC_ERR_USAGE, 0, "empty file name in source list");
+        return tct_fail(err, TCT_ERR_USAGE, 0, "empty file name in source list");
     tcs_file *files = realloc(s->files, (s->nfiles + 1) * sizeof *files);
     if (!files)
         return tct_fail(err, TC_ERR_NOMEM, 0, "out of memory");
@@ -1082,7 +1082,7 @@ static int file_begin(tcs_source *s, tc_error *err)
     if (again.count != f->count || again.dtype != f->dtype || again.rank != f->rank ||
         memcmp(again.shape, f->shape, sizeof f->shape) != 0 ||
         again.header_bytes != f->header_bytes || again.gz != f->gz)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0, "%s: file changed while being read",
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "%s: file changed while being read",
                         f->path);
     s->left = f->count;
     s->next = 0;
@@ -1110,7 +1110,7 @@ static int file_end(tcs_source *s, tc_error *err)
         size_t got;
         rc = st_read(&s->st, extra, sizeof extra, &got, err);
         if (rc == TC_OK && got)
-            rc = tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+            rc = tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                           "%s: size mismatch: trailing bytes after the %llu bytes of data",
                           f->path, (unsigned long long)f->data_bytes);
     }
@@ -1181,7 +1181,7 @@ static int read_data(tcs_source *s, tcs_file *f, void *buf, uint64_t nbytes, tc_
     if (rc)
         return rc;
     if (got != nbytes)
-        return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+        return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                         "%s: truncated: expected %llu bytes of data, found %llu", f->path,
                         (unsigned long long)f->data_bytes, (unsigned long long)(before + got));
     return TC_OK;
@@ -1201,7 +1201,7 @@ static int read_cifar(tcs_source *s, tcs_file *f, uint64_t m, void *const dst[],
             uint64_t i = off + done + j;
             for (uint32_t l = 0; l < nl; l++) {
                 if (rec[l] >= limits[l])
-                    return tct_fail(err, TC_ERR_SOURCE_FORMAT, 0,
+                    return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0,
                                     "%s: record %llu: %slabel %u out of range 0..%u (is this "
                                     "really a %s batch?)",
                                     f->path, (unsigned long long)(s->next + done + j),

@@ -13,11 +13,12 @@
  *
  * Files are never read whole: tcs_read() streams a bounded number of samples at a time, and
  * every multi-byte value comes out little-endian. Every size taken from a file is checked for
- * overflow; every malformation is TC_ERR_SOURCE_FORMAT, every valid-but-unsupported feature
- * TC_ERR_SOURCE_UNSUPPORTED, each with a message that names the file. */
+ * overflow; every malformation is TCT_ERR_SOURCE_FORMAT, every valid-but-unsupported feature
+ * TCT_ERR_SOURCE_UNSUPPORTED, each with a message that names the file. */
 #ifndef TC_TOOLS_SOURCES_H
 #define TC_TOOLS_SOURCES_H
 
+#include "errors.h"
 #include "tensorcache.h"
 
 #include <stdint.h>

@@ -564,3 +564,42 @@ bool tct_json_check(const char *s, size_t n, tct_json_info *info, char *why, siz
         snprintf(why, why_size, "%s at byte %zu", p.why ? p.why : "invalid JSON", p.i);
     return ok;
 }
+
+const char *tct_error_name(int code)
+{
+    switch (code) {
+#define TCT_X_NAME(name, num, text)                                                                \
+    case num:                                                                                      \
+        return #name;
+        TCT_ERROR_LIST(TCT_X_NAME)
+#undef TCT_X_NAME
+    default:
+        return tc_error_name(code);
+    }
+}
+
+const char *tct_strerror(int code)
+{
+    switch (code) {
+#define TCT_X_TEXT(name, num, text)                                                                \
+    case num:                                                                                      \
+        return text;
+        TCT_ERROR_LIST(TCT_X_TEXT)
+#undef TCT_X_TEXT
+    default:
+        return tc_strerror(code);
+    }
+}
+
+/* Never called: it does not compile if a tool code reuses a library code (duplicate case). */
+void tct_codes_are_disjoint(int code);
+void tct_codes_are_disjoint(int code)
+{
+    switch (code) {
+#define TCT_X_CASE(name, num, text) case num:
+        TC_ERROR_LIST(TCT_X_CASE)
+        TCT_ERROR_LIST(TCT_X_CASE)
+#undef TCT_X_CASE
+        break;
+    }
+}

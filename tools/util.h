@@ -4,6 +4,7 @@
 #ifndef TC_TOOLS_UTIL_H
 #define TC_TOOLS_UTIL_H
 
+#include "errors.h"
 #include "tensorcache.h"
 
 #include <stdbool.h>

@@ -534,9 +534,11 @@ static void test_error_names(void **state)
 #undef X_NUM
     };
     size_t count = sizeof names / sizeof names[0];
-    assert_int_equal(count, TC_ERR_MAX_CODE);
+    assert_int_equal(nums[0], TC_OK);
+    assert_int_equal(nums[count - 1] + 1, TC_ERR_MAX_CODE);
     for (size_t i = 0; i < count; i++) {
-        assert_int_equal(nums[i], (int)i); /* numbers are dense and in order */
+        if (i > 0) /* numbers only grow down the list; reserved ones may be skipped */
+            assert_true(nums[i] > nums[i - 1]);
         const char *name = tc_error_name(nums[i]), *text = tc_strerror(nums[i]);
         assert_non_null(name);
         assert_non_null(text);
@@ -547,6 +549,11 @@ static void test_error_names(void **state)
             assert_string_not_equal(name, tc_error_name(nums[j]));
             assert_string_not_equal(text, tc_strerror(nums[j]));
         }
+    }
+    /* 33-36 belong to the tensorcache command (tools/errors.h): the library does not know them */
+    for (int code = 33; code <= 36; code++) {
+        assert_string_equal(tc_error_name(code), "UNKNOWN");
+        assert_string_equal(tc_strerror(code), "unknown error code");
     }
     assert_string_equal(tc_error_name(-1), "UNKNOWN");
     assert_string_equal(tc_error_name(TC_ERR_MAX_CODE), "UNKNOWN");
