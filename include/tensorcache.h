@@ -91,7 +91,9 @@ TC_API const char *tc_version_string(void);
     X(CORRUPT_BLOCK, 29, "compressed block does not decode to its declared size")                  \
     X(BUFFER_TOO_SMALL, 30, "destination buffer too small")                                        \
     X(FIELD_COUNT, 31, "invalid number of fields")                                                 \
-    X(PADDING, 32, "padding bytes between regions are not zero")
+    X(PADDING, 32, "padding bytes between regions are not zero")                                   \
+    X(STOPPED, 42, "loader stopped after delivering an error; restart it")                        \
+    X(TIMEOUT, 43, "no batch became ready within the timeout")
 /* 33-36 are reserved: the tensorcache command's own codes (SOURCE_FORMAT, SOURCE_UNSUPPORTED,
  * COUNT_MISMATCH, USAGE in tools/errors.h), which the library never returns. New library codes
  * start at 37. */
@@ -319,6 +321,161 @@ static inline const void *tc_span_at(const tc_span *span, uint64_t i)
 {
     return i < span->count ? span->base + i * span->stride : (const void *)0;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Batch loader
+ *
+ * A tc_loader fills a ring of reusable batch buffers from a pool of threads, a few batches ahead
+ * of the consumer, in a sequential, shuffled or explicit order:
+ *
+ *     tc_loader_options o = {0};  o.batch_size = 256;            (all fields, auto threads)
+ *     tc_order order = {0};  order.kind = TC_ORDER_SHUFFLE;  order.seed = 42;  order.epoch = e;
+ *     tc_loader *l;  const tc_batch *b;
+ *     if (tc_loader_create(&l, cache, &o, &order, &err)) ...
+ *     while ((rc = tc_loader_next(l, &b, -1, &err)) == TC_OK && b) use(b->fields[0].data ...);
+ *     tc_loader_close(l);
+ *
+ * How it reads. Each worker thread takes a whole batch and copies every sample of every chosen
+ * field into the batch's buffers (the threads are the requests in flight).
+ *  - mmap backend (the default tc_open): samples are copied from the mapping. In shuffled or
+ *    explicit order the loader advises MADV_RANDOM for the whole file (a random fault then reads
+ *    one page, not megabytes of read-around) and, for fields whose samples are 16 KiB or more,
+ *    starts the reads of the batch's samples with madvise(MADV_WILLNEED) before copying.
+ *  - pread backend (tc_open with TC_OPEN_NO_MMAP): every sample is one pread; with many threads
+ *    (default 16) many reads are in flight. Use it for cold data: it is immune to SIGBUS, a file
+ *    truncated under the loader gives TC_ERR_TRUNCATED/TC_ERR_IO with the batch.
+ *    posix_fadvise(RANDOM) is set for shuffled and explicit orders.
+ *    Advice applies to the cache as a whole (every user of it); TC_LOADER_NO_ADVICE skips it.
+ *  - LZ4 fields are decoded in the worker threads; a worker sorts its batch's samples by block and
+ *    decodes each block once per batch.
+ *
+ * Batch lifetime (the rule): a batch returned by tc_loader_next() -- its buffers, sample list and
+ * field array -- stays valid until the next call of tc_loader_next(), tc_loader_release(),
+ * tc_loader_restart() or tc_loader_close() on that loader. Its memory is then reused for a later
+ * batch: copy out what you keep. Buffers are allocated in the first round; after that no batch
+ * allocates (variable-shape buffers grow when a batch needs more bytes than any before it).
+ *
+ * Variable-shape fields are packed: the samples of a batch lie back to back in `data` (each
+ * sample's bytes in C order), sample k spans bytes [offsets[k], offsets[k+1]) and has shape
+ * shapes[k*rank .. k*rank+rank). Fixed fields are one C-order array (size, *shape).
+ *
+ * Errors travel with the batch they belong to: batches before a failing one are delivered
+ * normally; tc_loader_next() then returns the failure (batch status; error_field and
+ * error_sample name the field number and the sample index; the message names both), and every
+ * later call returns TC_ERR_STOPPED until tc_loader_restart(). Thread safety: one consumer
+ * thread calls next/release/restart/close; the worker threads are the loader's own.
+ * ------------------------------------------------------------------------------------------- */
+
+/*! tc_shuffle_index() :
+ *  Position i (0 <= i < n) of the seeded permutation of [0, n) for (seed, epoch), in O(1) memory
+ *  and O(1) expected time: a 6-round keyed Feistel network over the smallest even number of bits
+ *  b >= 2 with 2^b >= n, cycle-walked until the value falls below n (as Grain's index_shuffle).
+ *  The same (i, n, seed, epoch) gives the same result on every machine; the definition:
+ *    mix(x)  = splitmix64 finalizer of x + 0x9E3779B97F4A7C15 (constants 0xBF58476D1CE4E5B9,
+ *              0x94D049BB133111EB; shifts 30, 27, 31), all arithmetic mod 2^64
+ *    key[r]  = mix(mix(mix(seed) + epoch) + r), r = 0..5;  h = b / 2;  m = 2^h - 1
+ *    round r: (L, R) -> (R, L ^ (mix(R ^ key[r]) & m)), with x = L * 2^h + R
+ *    value   = repeat x = feistel(x) starting from x = i, until x < n
+ *  Example: n = 10, seed = 42, epoch = 1 gives 6 1 4 7 0 5 3 8 2 9; seed = 0, epoch = 0 gives
+ *  0 1 2 9 8 3 4 7 6 5 (tests/unit/test_loader.c checks both).
+ *  @return the permuted index; 0 when n <= 1 or i >= n (not a permutation position). */
+TC_API uint64_t tc_shuffle_index(uint64_t i, uint64_t n, uint64_t seed, uint64_t epoch);
+
+typedef enum {
+    TC_ORDER_SEQUENTIAL = 0, /* positions 0..N-1 are samples 0..N-1 */
+    TC_ORDER_SHUFFLE = 1,    /* position p is sample tc_shuffle_index(p, N, seed, epoch) */
+    TC_ORDER_INDICES = 2     /* position p is sample indices[p] (any sampler; repeats allowed) */
+} tc_order_kind;
+
+/* The order of one epoch. Zero-initialised = sequential, every sample, from the start. */
+typedef struct {
+    int kind;                /* tc_order_kind */
+    uint64_t seed, epoch;    /* TC_ORDER_SHUFFLE */
+    const uint64_t *indices; /* TC_ORDER_INDICES: num_indices sample numbers, each < N; copied */
+    uint64_t num_indices;
+    int drop_last;           /* 1: no final batch shorter than batch_size */
+    uint64_t start;          /* first position to load (mid-epoch resume: positions consumed so
+                                far); batches are cut from here: [start, start+B), ... */
+} tc_order;
+
+#define TC_LOADER_NO_ADVICE 1u /* no madvise/posix_fadvise from the loader */
+
+/* Loader settings. Zero-initialise, then set batch_size (the one required member). */
+typedef struct {
+    const uint32_t *fields;  /* field numbers to load, in this order; NULL = every field */
+    uint32_t num_fields;
+    uint64_t batch_size;     /* samples per batch, >= 1 */
+    uint32_t num_threads;    /* 0 = automatic: online CPUs (mmap), 16 (pread backend) */
+    uint32_t prefetch;       /* ring slots = batches held + loaded ahead; 0 = num_threads + 2 */
+    unsigned flags;          /* TC_LOADER_* */
+} tc_loader_options;
+
+/* One field of a batch. */
+typedef struct {
+    uint32_t field;        /* field number in the cache */
+    int dtype;             /* tc_dtype */
+    uint32_t rank;         /* per-sample rank */
+    int variable;          /* 1: packed variable-shape samples (offsets, shapes) */
+    void *data;            /* 64-byte aligned, owned by the loader (see the lifetime rule) */
+    uint64_t nbytes;       /* bytes of data used by this batch */
+    uint64_t sample_bytes; /* fixed fields: bytes per sample (batch = size * sample_bytes) */
+    const uint64_t *shape; /* fixed fields: the per-sample shape (rank entries) */
+    const uint64_t *offsets; /* variable: size + 1 byte offsets into data */
+    const uint64_t *shapes;  /* variable: size * rank dimensions */
+} tc_batch_field;
+
+typedef struct {
+    uint64_t position;        /* epoch position of the first sample */
+    uint64_t size;            /* samples in the batch */
+    const uint64_t *samples;  /* size sample numbers: row k is sample samples[k] */
+    uint32_t num_fields;
+    const tc_batch_field *fields; /* in the order of tc_loader_options.fields */
+    int status;               /* TC_OK, or the error this batch carries */
+    uint32_t error_field;     /* when status != TC_OK: the field number ... */
+    uint64_t error_sample;    /* ... and the sample number that failed */
+    tc_error error;           /* when status != TC_OK */
+} tc_batch;
+
+typedef struct tc_loader tc_loader;
+
+/*! tc_loader_create() :
+ *  Validates the options and the order (every explicit index < N: TC_ERR_RANGE; start beyond
+ *  the end: TC_ERR_INVALID_ARG), allocates the ring and starts the threads, which begin loading
+ *  at once. The cache must stay open until tc_loader_close(). @return TC_OK and *out, or an
+ *  error (TC_ERR_INVALID_ARG, TC_ERR_NOT_FOUND for a bad field number, TC_ERR_OVERFLOW,
+ *  TC_ERR_NOMEM). */
+TC_API int tc_loader_create(tc_loader **out, const tc_cache *cache, const tc_loader_options *opt,
+                            const tc_order *order, tc_error *err);
+
+/*! tc_loader_next() :
+ *  Releases the batch handed out before (if any) and waits for the next one, at most timeout_ms
+ *  milliseconds (< 0: no limit). @return
+ *    TC_OK with *out set: a batch; TC_OK with *out = NULL: the epoch is over;
+ *    the batch's error with *out set to it (see above); TC_ERR_STOPPED after that;
+ *    TC_ERR_TIMEOUT with *out = NULL: nothing ready yet, call again (lets a caller poll for
+ *    Ctrl-C: the Python binding waits in 100 ms steps). */
+TC_API int tc_loader_next(tc_loader *l, const tc_batch **out, int timeout_ms, tc_error *err);
+
+/*! tc_loader_release() : gives the batch handed out back to the ring early (optional). */
+TC_API void tc_loader_release(tc_loader *l);
+
+/*! tc_loader_restart() :
+ *  Starts a new pass with `order` (a new epoch, a new seed, new indices, a resume position):
+ *  waits for the batches being filled, drops the ones loaded ahead and begins again, keeping
+ *  threads and buffers. Clears the STOPPED state. @return TC_OK, or an order error (the loader
+ *  then keeps its previous order and state). */
+TC_API int tc_loader_restart(tc_loader *l, const tc_order *order, tc_error *err);
+
+/*! tc_loader_num_batches() : @return the number of batches this pass delivers. */
+TC_API uint64_t tc_loader_num_batches(const tc_loader *l);
+
+/*! tc_loader_num_threads() : @return the number of worker threads. */
+TC_API uint32_t tc_loader_num_threads(const tc_loader *l);
+
+/*! tc_loader_close() :
+ *  Stops the loader at any point of an epoch: no new batch is started, the batches being filled
+ *  finish, every thread is joined, everything is freed. NULL is accepted. */
+TC_API void tc_loader_close(tc_loader *l);
 
 /* ---------------------------------------------------------------------------------------------
  * Streaming writer

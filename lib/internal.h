@@ -10,6 +10,21 @@
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tensorcache stores samples in little-endian order and supports little-endian hosts only"
+/* ---- for the loader (reader.c) ---- */
+/* One decoded LZ4 block kept between reads of the same thread (field UINT32_MAX: none yet). */
+typedef struct {
+    uint8_t *buf;
+    uint64_t cap;
+    uint32_t field;
+    uint64_t block;
+} tc__block_cache;
+/* tc_read_sample(), but an LZ4 sample whose block is the one in `bc` is copied from it, and a
+ * newly decoded block is kept there. Free bc->buf when done. */
+int tc__read_sample_cached(const tc_cache *c, uint32_t field, uint64_t i, void *dst,
+                           size_t dst_size, tc__block_cache *bc, tc_error *err);
+/* true for the mmap backend */
+bool tc__is_mapped(const tc_cache *c);
+
 #endif
 
 /* ---- on-disk constants (docs/FORMAT.md) ---- */
@@ -127,5 +142,20 @@ typedef struct {
 typedef struct {
     uint64_t offset, csize, checksum;
 } tc_block_entry;
+
+/* ---- for the loader (reader.c) ---- */
+/* One decoded LZ4 block kept between reads of the same thread (field UINT32_MAX: none yet). */
+typedef struct {
+    uint8_t *buf;
+    uint64_t cap;
+    uint32_t field;
+    uint64_t block;
+} tc__block_cache;
+/* tc_read_sample(), but an LZ4 sample whose block is the one in `bc` is copied from it, and a
+ * newly decoded block is kept there. Free bc->buf when done. */
+int tc__read_sample_cached(const tc_cache *c, uint32_t field, uint64_t i, void *dst,
+                           size_t dst_size, tc__block_cache *bc, tc_error *err);
+/* true for the mmap backend */
+bool tc__is_mapped(const tc_cache *c);
 
 #endif

@@ -671,6 +671,28 @@ int tc_read_sample(const tc_cache *c, uint32_t field, uint64_t i, void *dst, siz
     return read_at(c, off, dst, size, err);
 }
 
+bool tc__is_mapped(const tc_cache *c) { return c->map != NULL; }
+
+int tc__read_sample_cached(const tc_cache *c, uint32_t field, uint64_t i, void *dst,
+                           size_t dst_size, tc__block_cache *bc, tc_error *err)
+{
+    const tc_field_entry *f = field < c->h.num_fields ? &c->fields[field] : NULL;
+    if (!f || f->codec != TC_CODEC_LZ4 || i >= c->h.num_samples)
+        return tc_read_sample(c, field, i, dst, dst_size, NULL, err);
+    if (f->sample_bytes > dst_size)
+        return too_small(err, f, f->sample_bytes, dst_size);
+    uint64_t b = i / f->block_samples;
+    if (bc->field != field || bc->block != b) {
+        bc->field = UINT32_MAX; /* a failed decode leaves no valid block behind */
+        int rc = decode_block(c, f, b, &bc->buf, &bc->cap, err);
+        if (rc)
+            return rc;
+        bc->field = field, bc->block = b;
+    }
+    memcpy(dst, bc->buf + (i % f->block_samples) * f->sample_bytes, f->sample_bytes);
+    return TC_OK;
+}
+
 static int gather_compressed(const tc_cache *c, const tc_field_entry *f, const uint64_t *idx,
                              size_t n, uint8_t *dst, tc_error *err)
 {

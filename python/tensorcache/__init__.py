@@ -33,10 +33,14 @@ def __getattr__(name):
     if name in ("pack", "pack_batches", "pack_torch", "Writer"):
         from . import writer
         return getattr(writer, name)
+    if name in ("Loader", "shuffle_index"):  # the C batch engine (libtensorcache)
+        from . import loader
+        return getattr(loader, name)
     raise AttributeError("module 'tensorcache' has no attribute %r" % name)
 
 
 __all__ = ["open", "verify", "Cache", "Field", "pack", "pack_batches", "pack_torch", "Writer",
+           "Loader", "shuffle_index",
            "Error", "FormatError", "TCIOError", "NotFoundError", "RangeError", "WrongKindError",
            "SampleMismatchError", "InvalidArgumentError", "NativeLibraryError", "ERROR_CODES",
            "backends", "__version__"]

@@ -14,6 +14,7 @@ ERROR_CODES = {
     "SHAPE": 18, "INDEX": 19, "CHECKSUM": 20, "LAYOUT": 21, "NOT_FOUND": 22, "RANGE": 23,
     "WRONG_KIND": 24, "METADATA": 25, "STATE": 26, "SAMPLE_MISMATCH": 27, "NO_SPACE": 28,
     "CORRUPT_BLOCK": 29, "BUFFER_TOO_SMALL": 30, "FIELD_COUNT": 31, "PADDING": 32,
+    "STOPPED": 42, "TIMEOUT": 43,
 }
 # 33-36 are the tensorcache command's own codes (tools/errors.h); the library never returns them.
 ERROR_NAMES = {num: name for name, num in ERROR_CODES.items()}
