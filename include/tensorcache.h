@@ -364,6 +364,11 @@ static inline const void *tc_span_at(const tc_span *span, uint64_t i)
  * error_sample name the field number and the sample index; the message names both), and every
  * later call returns TC_ERR_STOPPED until tc_loader_restart(). Thread safety: one consumer
  * thread calls next/release/restart/close; the worker threads are the loader's own.
+ *
+ * Extending (HACKING): each loaded field has one "materialize" step that writes a batch's samples
+ * into the field's slot buffer (lib/loader.c, materialize_fn). A decoder for an encoded field
+ * (JPEG/PNG bytes -> a fixed HxWxC slot, with crop and flip) plugs in as one more such step; the
+ * note at the top of lib/loader.c says how.
  * ------------------------------------------------------------------------------------------- */
 
 /*! tc_shuffle_index() :

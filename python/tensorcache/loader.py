@@ -182,13 +182,7 @@ class Loader:
         self._describe(fields)
         self._indices = None
         if indices is not None:
-            self._indices = np.ascontiguousarray(np.asarray(indices, dtype=np.int64))
-            if self._indices.ndim != 1:
-                raise InvalidArgumentError("INVALID_ARG", "indices must be one-dimensional")
-            if self._indices.size and (self._indices.min() < 0
-                                       or self._indices.max() >= self.num_samples):
-                raise error_from_code("RANGE", "indices must lie in 0..%d" % (self.num_samples - 1))
-            self._indices = self._indices.astype(np.uint64)
+            self.set_indices(indices)
         opt = tc_loader_options()
         self._field_nums = (ctypes.c_uint32 * len(self._fields))(*[f[0] for f in self._fields])
         opt.fields, opt.num_fields = self._field_nums, len(self._fields)
@@ -246,6 +240,19 @@ class Loader:
             o.kind, o.seed, o.epoch = TC_ORDER_SHUFFLE, self.seed, epoch
         return o
 
+    def set_indices(self, indices):
+        """The explicit order of the next iterations (e.g. a sampler's indices for one epoch);
+        starts the epoch from the top."""
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise InvalidArgumentError("INVALID_ARG", "indices must be a 1-D sequence of ints")
+        idx = idx.astype(np.int64, copy=False)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_samples):
+            raise error_from_code("RANGE", "indices must lie in 0..%d" % (self.num_samples - 1))
+        self._indices = np.ascontiguousarray(idx, dtype=np.uint64)
+        self._start = self._position = 0
+        self._fresh = False
+
     def __len__(self):
         """Batches in a full epoch."""
         t = self._total()
@@ -273,7 +280,7 @@ class Loader:
             raise InvalidArgumentError("INVALID_ARG", "state_dict is for %d positions, this "
                                        "loader has %d" % (state["num_positions"], self._total()))
         position = int(state["position"])
-        if not 0 <= position <= self._total():
+        if position < 0 or ("num_positions" in state and position > self._total()):
             raise InvalidArgumentError("INVALID_ARG", "position %d out of range" % position)
         self.seed = int(state["seed"])
         self.epoch = int(state["epoch"])

@@ -20,6 +20,14 @@ live in the page cache and are shared by all processes; nothing is copied per wo
 well-known "DataLoader worker memory grows with the dataset" problem (Python objects whose
 reference counts are touched, copy-on-write page by page in every worker) does not arise.
 
+The engine. ``TorchLoader`` draws batches from the C batch engine (tensorcache.Loader: C threads
+fill a ring of reusable buffers ahead of the consumer) and yields tensors; it takes the engine's
+own seeded shuffle, or any torch Sampler / BatchSampler (DistributedSampler included)::
+
+    from tensorcache.torch_data import TorchLoader
+    for image, label in TorchLoader("train.tc", batch_size=256, shuffle=True, seed=0):
+        ...                               # tensors valid until the next batch (copy=True: owned)
+
 Fast batches. ``ds[list_of_indices]`` returns a whole batch with ONE NumPy gather per field.
 ``ds.loader(...)`` builds a DataLoader that hands the dataset whole index lists (a BatchSampler
 with ``batch_size=None``), so no per-sample ``__getitem__`` calls and no collate step.
@@ -30,6 +38,7 @@ u32 -> int64; u64 -> int64, refusing values >= 2**63). bf16 arrives as torch.bfl
 
 import errno
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -38,7 +47,7 @@ import torch.utils.data as tud
 from . import reader
 from ._errors import RangeError, TCIOError
 
-__all__ = ["CacheDataset", "to_tensor"]
+__all__ = ["CacheDataset", "TorchLoader", "to_tensor"]
 
 _WIDEN = {np.dtype("<u2"): np.int32, np.dtype("<u4"): np.int64}
 
@@ -210,3 +219,145 @@ class IndexBatchSampler(tud.Sampler):
         if self.drop_last:
             return self.n // self.batch_size
         return (self.n + self.batch_size - 1) // self.batch_size
+
+
+class TorchLoader:
+    """Batches of tensors from the C batch engine (tensorcache.Loader), in place of a DataLoader.
+
+    TorchLoader(source, batch_size=1, shuffle=False, seed=None, drop_last=False, sampler=None,
+                batch_sampler=None, fields=None, as_dict=False, pin_memory=False, copy=False,
+                num_threads=None, prefetch=None, pread=False, batch_transform=None)
+
+    - source: a path, a tensorcache.Cache, or a CacheDataset (its path, fields and as_dict).
+    - Order: the engine's seeded shuffle (shuffle/seed; reproducible on every machine), or
+      ``sampler`` (any torch Sampler yielding sample numbers: RandomSampler, SubsetRandomSampler,
+      DistributedSampler, ...), or ``batch_sampler`` (yielding lists of sample numbers; every
+      batch but the last must have the same size, which becomes the batch size). A sampler is
+      drawn once per epoch; set_epoch(e) is forwarded to it (DistributedSampler needs it).
+    - Tensors share the engine's ring buffers: they stay valid until the next batch is
+      requested. copy=True gives tensors you own; pin_memory=True copies each batch into
+      page-locked memory (when CUDA is available; otherwise it warns once and does nothing, as
+      DataLoader does). dtypes as to_tensor(): u16/u32/u64 are widened (a copy).
+    - Yields tuples in field order (dicts with as_dict=True); variable-shape fields are lists of
+      tensors. A damaged sample raises tensorcache.FormatError with .field and .sample.
+    - state_dict()/load_state_dict() resume mid-epoch exactly (with the engine's shuffle, or
+      with a sampler that gives the same order again for the same epoch).
+    """
+
+    def __init__(self, source, batch_size=1, shuffle=False, seed=None, drop_last=False,
+                 sampler=None, batch_sampler=None, fields=None, as_dict=False, pin_memory=False,
+                 copy=False, num_threads=None, prefetch=None, pread=False, batch_transform=None):
+        from .loader import Loader
+        if isinstance(source, CacheDataset):
+            fields = source.field_names if fields is None else fields
+            as_dict = source.as_dict
+            source = source.path
+        if sampler is not None and batch_sampler is not None:
+            raise ValueError("sampler and batch_sampler exclude each other")
+        if (sampler is not None or batch_sampler is not None) and shuffle:
+            raise ValueError("shuffle=True with a sampler: the sampler decides the order")
+        self.sampler, self.batch_sampler = sampler, batch_sampler
+        self.as_dict, self.copy, self.batch_transform = bool(as_dict), bool(copy), batch_transform
+        self.pin_memory = bool(pin_memory)
+        if self.pin_memory and not torch.cuda.is_available():
+            warnings.warn("TorchLoader: pin_memory=True but no accelerator is available; "
+                          "batches are not pinned")
+            self.pin_memory = False
+        if batch_sampler is not None:
+            batch_size = self._uniform_batches(self._draw_batches())[0]
+            drop_last = False  # the batch sampler already decided
+        self._loader = Loader(source, fields=fields, batch_size=batch_size, shuffle=shuffle,
+                              seed=seed, drop_last=drop_last, num_threads=num_threads,
+                              prefetch=prefetch, pread=pread)
+        self.fields = self._loader.fields
+        self.batch_size = self._loader.batch_size
+        self._sampled_epoch = None
+
+    # ---- samplers --------------------------------------------------------------------------
+    def _draw_batches(self):
+        return [np.asarray(b, dtype=np.int64).reshape(-1) for b in self.batch_sampler]
+
+    @staticmethod
+    def _uniform_batches(batches):
+        sizes = [len(b) for b in batches]
+        if not sizes:
+            return 1, np.empty(0, np.int64)
+        size = sizes[0]
+        if any(s != size for s in sizes[:-1]) or sizes[-1] > size or size < 1:
+            raise ValueError("batch_sampler: every batch but the last must have the same size "
+                             "(got sizes %s); the engine cuts fixed-size batches" % sorted(set(sizes)))
+        return size, np.concatenate(batches)
+
+    def _prepare_epoch(self):
+        """Draws the sampler's order for this epoch (once: a resume keeps it)."""
+        if self.sampler is None and self.batch_sampler is None:
+            return
+        if self._sampled_epoch == self._loader.epoch:
+            return
+        if self.sampler is not None:
+            idx = np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
+        else:
+            size, idx = self._uniform_batches(self._draw_batches())
+            if size != self.batch_size:
+                raise ValueError("batch_sampler changed its batch size from %d to %d"
+                                 % (self.batch_size, size))
+        state = self._loader.state_dict()
+        self._loader.set_indices(idx)
+        self._loader._start = self._loader._position = min(state["position"], len(idx))
+        self._sampled_epoch = self._loader.epoch
+
+    def set_epoch(self, epoch):
+        """The next epoch (its shuffle order); forwarded to the sampler when it has set_epoch."""
+        for s in (self.sampler, self.batch_sampler, getattr(self.batch_sampler, "sampler", None)):
+            if s is not None and hasattr(s, "set_epoch"):
+                s.set_epoch(epoch)
+        self._loader.set_epoch(epoch)
+        self._sampled_epoch = None
+
+    # ---- iteration -------------------------------------------------------------------------
+    def _tensor(self, a):
+        t = to_tensor(a, copy=self.copy)
+        return t.pin_memory() if self.pin_memory else t
+
+    def __iter__(self):
+        self._prepare_epoch()
+        for batch in self._loader:
+            values = []
+            for name in self.fields:
+                v = batch[name]
+                values.append([self._tensor(a) for a in v] if isinstance(v, list)
+                              else self._tensor(v))
+            out = dict(zip(self.fields, values)) if self.as_dict else tuple(values)
+            yield self.batch_transform(out) if self.batch_transform is not None else out
+        self._sampled_epoch = None  # a sampler is drawn again for the next epoch
+
+    def __len__(self):
+        if self.sampler is not None:
+            n = len(self.sampler)
+            return n // self.batch_size if self._loader.drop_last else -(-n // self.batch_size)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        return len(self._loader)
+
+    def state_dict(self):
+        return self._loader.state_dict()
+
+    def load_state_dict(self, state):
+        if self.sampler is not None or self.batch_sampler is not None:
+            # the sampler's order is drawn again (same epoch, same order) in _prepare_epoch
+            state = {k: v for k, v in state.items() if k != "num_positions"}
+        self._loader.load_state_dict(state)
+        self._sampled_epoch = None
+
+    @property
+    def epoch(self):
+        return self._loader.epoch
+
+    def close(self):
+        self._loader.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -4,6 +4,10 @@ There is one writer implementation (lib/writer.c); this module only turns Python
 its calls, one ``tc_writer_append_batch`` per batch (not per sample). Memory stays O(batch): a
 batch is buffered, handed to C, and dropped; the C writer streams it to disk.
 
+pack() and pack_torch() overlap the work: while the C writer copies, compresses and writes one
+batch in a thread of its own (ctypes releases the GIL), Python converts the next one into a second
+set of buffers; pack_torch(num_workers > 0) has its worker processes stack whole batches.
+
 Nothing appears at `path` until every sample has been written and checked: any error (a sample
 whose dtype or shape differs from the first one, an exception raised by the data source, Ctrl-C)
 aborts the writer and leaves no output file (and an existing file at `path` untouched).
@@ -12,7 +16,9 @@ aborts the writer and leaves no output file (and an existing file at `path` unto
 import ctypes
 import json
 import os
+import queue
 import sys
+import threading
 import time
 from collections import namedtuple
 
@@ -339,6 +345,58 @@ class _Progress:
         self.stream.flush()
 
 
+class _Appender:
+    """Runs Writer.append_batch in a thread of its own, one batch behind the caller: ctypes
+    releases the GIL, so the C writer copies, compresses and writes batch k while Python
+    prepares batch k+1. The caller must not touch a submitted batch's arrays until `done` has
+    been called for it. The first failure is raised by the next submit() or by close()."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.q = queue.Queue(maxsize=1)
+        self.error = None
+        self.bytes = 0
+        self.thread = threading.Thread(target=self._run, name="tensorcache-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            data, n, done = item
+            if self.error is None:
+                try:
+                    self.writer.append_batch(data, n)
+                except BaseException as e:  # handed to the caller's thread
+                    self.error = e
+            if done is not None:
+                done()
+            self.q.task_done()
+
+    def submit(self, data, n, done=None):
+        if self.error is not None:
+            raise self.error
+        self.bytes += sum(sum(a.nbytes for a in d) if isinstance(d, list) else d.nbytes
+                          for d in data)
+        self.q.put((data, n, done))
+
+    def wait(self):
+        """Waits until every submitted batch is written; raises the first failure."""
+        self.q.join()
+        if self.error is not None:
+            raise self.error
+
+    def close(self):
+        """Waits for every submitted batch, ends the thread; raises the first failure."""
+        if self.thread is not None:
+            self.q.put(None)
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            raise self.error
+
+
 class _Packer:
     """Declares fields from the first sample/batch, checks every later one against them, and
     feeds the C writer one batch at a time."""
@@ -361,6 +419,8 @@ class _Packer:
         self.kind = None   # "dict" or "seq" or "single"
         self.fields = []   # per field: name, dtype, in_shape, perm, var
         self.buf = None
+        self.appender = None
+        self.free = queue.Queue()  # buffer sets not in use by the appender
         self.fill = 0
         self.count = 0
         self.t0 = time.monotonic()
@@ -457,9 +517,14 @@ class _Packer:
                                 "shape": shape, "perm": perm, "var": var,
                                 "decl": decl_shape})
         self.writer.set_metadata(self._metadata(conversions))
-        self.buf = [None if f["var"] else np.empty((self.batch_size,) + f["shape"], f["dtype"])
-                    for f in self.fields]
-        self.var_buf = [[] if f["var"] else None for f in self.fields]
+        self.appender = _Appender(self.writer)
+        for _ in range(2):  # one set filled here while the other one is written
+            self.free.put(self._buffer_set())
+        self.buf, self.var_buf = self.free.get()
+
+    def _buffer_set(self):
+        return ([None if f["var"] else np.empty((self.batch_size,) + f["shape"], f["dtype"])
+                 for f in self.fields], [[] if f["var"] else None for f in self.fields])
 
     def _metadata(self, conversions):
         base = {"conversions": conversions} if conversions else {}
@@ -505,7 +570,7 @@ class _Packer:
             if f["perm"]:
                 a = a.transpose(f["perm"])
             if f["var"]:
-                self.var_buf[k].append(np.ascontiguousarray(a))
+                self.var_buf[k].append(np.array(a, order="C"))  # a copy: written later
             else:
                 self.buf[k][self.fill] = a
         self.fill += 1
@@ -518,16 +583,25 @@ class _Packer:
         n = self.fill
         data = [self.var_buf[k] if f["var"] else self.buf[k][:n]
                 for k, f in enumerate(self.fields)]
-        self.writer.append_batch(data, n)
-        for vb in self.var_buf:
-            if vb is not None:
-                vb.clear()
+        bufs = (self.buf, self.var_buf)
+
+        def done():
+            for vb in bufs[1]:
+                if vb is not None:
+                    vb.clear()
+            self.free.put(bufs)
+
+        self.appender.submit(data, n, done)
+        self.buf, self.var_buf = self.free.get()
         self.fill = 0
         self.count += n
-        self.progress.update(n, self.writer.payload_bytes)
+        self.progress.update(n, self.appender.bytes)
 
     # ---- batches ----
-    def add_batch(self, batch):
+    def add_batch(self, batch, owned=False):
+        """owned: the batch's arrays are the packer's to keep (fresh arrays nobody else writes
+        to), so they can be written in the background; otherwise they are written before
+        add_batch returns (a caller may reuse its buffers)."""
         where = "batch at sample %d" % self.count
         values = self._split(batch, where)
         if not values:
@@ -548,8 +622,8 @@ class _Packer:
         for f, v in zip(self.fields, firstvals):
             if f["var"] or isinstance(v, (list, tuple)):
                 items = [_to_numpy(x) for x in v]
-                for a in items:
-                    self._check(f, a, where)
+                for j, a in enumerate(items):  # per-sample values: name the sample
+                    self._check(f, a, "sample %d" % (self.count + j))
                 items = [np.ascontiguousarray(a.transpose(f["perm"]) if f["perm"] else a)
                          for a in items]
                 if f["var"]:
@@ -560,9 +634,12 @@ class _Packer:
             if f["perm"]:
                 v = v.transpose((0,) + tuple(p + 1 for p in f["perm"]))
             data.append(np.ascontiguousarray(v))
-        self.writer.append_batch(data, n)
+        self.appender.submit(data, n)
+        if not owned:
+            self.appender.wait()
         self.count += n
-        self.progress.update(n, self.writer.payload_bytes)
+        self.progress.update(n, self.appender.bytes)
+
 
     def finish(self):
         if self.writer is None:
@@ -570,6 +647,7 @@ class _Packer:
                                        "shapes) are taken from the first sample, so an empty "
                                        "source cannot be packed; use Writer for N = 0")
         self._flush()
+        self.appender.close()
         nbytes = self.writer.payload_bytes
         self.writer.finish()
         self.progress.close(nbytes, True)
@@ -577,6 +655,11 @@ class _Packer:
                            time.monotonic() - self.t0)
 
     def abort(self):
+        if self.appender is not None:
+            try:
+                self.appender.close()
+            except BaseException:
+                pass  # the first failure is already on its way up
         if self.writer is not None:
             nbytes = self.writer.payload_bytes
             self.writer.abort()
@@ -663,8 +746,45 @@ def _len_or_none(obj):
         return None
 
 
-def _list_collate(batch):
-    return batch
+class _Samples(list):
+    """A worker's batch that could not be stacked (its samples differ in structure): packed
+    sample by sample, so that errors read as they do without workers."""
+
+
+def _stack_column(values):
+    """One field of a batch: one array (n, ...) when every sample has the same dtype and shape,
+    else the list of per-sample arrays (a variable-shape field)."""
+    arrs = [_to_numpy(v) for v in values]
+    a0 = arrs[0]
+    if any(a.shape != a0.shape or a.dtype != a0.dtype for a in arrs):
+        return arrs
+    out = np.empty((len(arrs),) + a0.shape, a0.dtype)
+    for i, a in enumerate(arrs):
+        out[i] = a
+    return out
+
+
+def _stack_collate(samples):
+    """collate_fn of pack_torch's DataLoader workers: the whole batch as one NumPy array per
+    field, made in the worker. A batch then crosses to the main process as a few large arrays
+    instead of one shared-memory tensor per sample and field, and the main process only checks
+    it and hands it to the C writer."""
+    if not samples:
+        return _Samples(samples)
+    first = samples[0]
+    if isinstance(first, dict):
+        keys = list(first)
+        if any(not isinstance(s, dict) or list(s) != keys for s in samples):
+            return _Samples(samples)
+        return {k: _stack_column([s[k] for s in samples]) for k in keys}
+    if isinstance(first, (tuple, list)):
+        if any(not isinstance(s, (tuple, list)) or len(s) != len(first) for s in samples):
+            return _Samples(samples)
+        return tuple(_stack_column([s[j] for s in samples]) for j in range(len(first)))
+    if any(isinstance(s, (dict, tuple, list)) for s in samples):
+        return _Samples(samples)
+    col = _stack_column(samples)
+    return col if isinstance(col, np.ndarray) else _Samples(samples)
 
 
 def pack_torch(dataset_or_dataloader, path, field_names=None, layout=None, batch_size=256,
@@ -690,8 +810,17 @@ def pack_torch(dataset_or_dataloader, path, field_names=None, layout=None, batch
     total = _len_or_none(obj)
     if num_workers and num_workers > 0:
         loader = tud.DataLoader(obj, batch_size=batch_size, shuffle=False,
-                                num_workers=num_workers, collate_fn=_list_collate)
-        samples = (s for batch in loader for s in batch)
+                                num_workers=num_workers, collate_fn=_stack_collate)
+        packer = _Packer(path, batch_size=batch_size, total=total, **common)
+
+        def add(batch):
+            if isinstance(batch, _Samples):
+                for s in batch:
+                    packer.add_sample(s)
+            else:
+                packer._flush()  # samples of an earlier unstackable batch go first
+                packer.add_batch(batch, owned=True)
+        return _run(packer, loader, add)
     elif isinstance(obj, tud.IterableDataset) or total is None:
         samples = iter(obj)
     else:
