@@ -180,13 +180,15 @@ install: all
 	install -m 644 include/tensorcache.h $(DESTDIR)$(INCDIR)/tensorcache.h
 	printf '%s\n' "$$TC_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorcache.pc
 
-# Stage an install, build examples/c/hello.c with pkg-config against it, run it.
+# Stage an install, build examples/c/hello.c with pkg-config against it, run it under valgrind
+# (uninitialised reads, invalid accesses and leaks fail the test).
+VALGRIND ?= valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all
 test-install: all
 	@rm -rf $(BUILD)/stage && $(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD))/stage >/dev/null
 	@PKG_CONFIG_PATH=$(abspath $(BUILD))/stage/lib/pkgconfig; export PKG_CONFIG_PATH; \
 	  $(CC) -std=c11 -Wall -Wextra -Werror examples/c/hello.c $$(pkg-config --cflags --libs tensorcache) \
 	    -Wl,-rpath,$(abspath $(BUILD))/stage/lib -o $(BUILD)/stage/hello && \
-	  $(BUILD)/stage/hello $(BUILD)/stage/hello.tc && \
+	  $(VALGRIND) $(BUILD)/stage/hello $(BUILD)/stage/hello.tc && \
 	  $(BUILD)/stage/bin/tensorcache verify $(BUILD)/stage/hello.tc && echo "install: 1 passed, 0 failed"
 
 uninstall:

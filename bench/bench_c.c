@@ -432,7 +432,7 @@ static tc_cache *open_cache(const char *path, uint32_t *image_field)
     tc_error err;
     tc_cache *c;
     check_tc(tc_open(&c, path, TC_OPEN_DEFAULT, &err), &err, path);
-    if (image_field && tc_find_field(c, "image", image_field) != TC_OK)
+    if (image_field && tc_find_field(c, "image", image_field, NULL) != TC_OK)
         die("'%s' has no field 'image'", path);
     return c;
 }
@@ -773,7 +773,7 @@ static void bench_gather(const bench_cfg *cfg, const char *kase, const char *pat
     tc_error err;
     tc_field_info fi;
     check_tc(tc_field_span(c, g.f, &g.s, &err), &err, "tc_field_span");
-    tc_describe_field(c, g.f, &fi);
+    tc_describe_field(c, g.f, &fi, NULL);
     g.sb = fi.sample_bytes;
     uint64_t *idx = random_indices(batch * nbatches, g.s.count, 99);
     g.idx = idx;
@@ -862,7 +862,7 @@ static void bench_gather_cold(const bench_cfg *cfg, const char *kase, const char
     uint32_t f;
     tc_cache *c = open_cache(path, &f);
     tc_field_info fi;
-    tc_describe_field(c, f, &fi);
+    tc_describe_field(c, f, &fi, NULL);
     uint64_t n = tc_num_samples(c);
     tc_close(c);
     size_t nbatches = (size_t)(n / 10 / batch);
@@ -904,7 +904,7 @@ static double scan_tc(const char *path, int sequential, uint64_t *bytes)
     tc_span s;
     tc_field_info fi;
     check_tc(tc_field_span(c, f, &s, &err), &err, "tc_field_span");
-    tc_describe_field(c, f, &fi);
+    tc_describe_field(c, f, &fi, NULL);
     if (sequential)
         tc_advise(c, f, TC_ADVICE_SEQUENTIAL, NULL);
     uint64_t acc = 0;
@@ -966,7 +966,7 @@ static void bench_scan(const bench_cfg *cfg, const char *kase, const char *path)
     uint32_t f;
     tc_cache *c = open_cache(path, &f);
     tc_field_info fi;
-    tc_describe_field(c, f, &fi);
+    tc_describe_field(c, f, &fi, NULL);
     tc_close(c);
     static const char *names[5] = {"tensorcache", "raw-mmap", "read(2) 8 MiB",
                                    "raw-mmap+MADV_SEQUENTIAL", "tensorcache+TC_ADVICE_SEQUENTIAL"};
@@ -1025,7 +1025,7 @@ static void bench_lz4(const bench_cfg *cfg, const char *kase, const char *path)
     uint32_t f;
     tc_cache *c = open_cache(path, &f);
     tc_field_info fi;
-    tc_describe_field(c, f, &fi);
+    tc_describe_field(c, f, &fi, NULL);
     uint64_t n = tc_num_samples(c);
     if (fi.codec != TC_CODEC_LZ4)
         die("'%s': field image is not LZ4", path);

@@ -9,8 +9,13 @@
  * Conventions
  *  - Every function that can fail returns an int error code: TC_OK (0) on success, one of the
  *    TC_ERR_* codes below otherwise. Codes have fixed numbers that never change.
- *  - Functions that take a `tc_error *err` fill it with the code, the errno involved (if any) and
- *    a specific message on failure. `err` may be NULL. On success `err` is left untouched.
+ *  - Every function that can fail takes a `tc_error *err` last and fills it with the code, the
+ *    errno involved (if any) and a specific message on failure. `err` may be NULL. On success
+ *    `err` is left untouched.
+ *  - NULL handles: a NULL tc_cache * or tc_writer * is TC_ERR_INVALID_ARG for every function
+ *    that returns an error code; the getters (tc_num_samples, tc_num_fields, tc_file_size,
+ *    tc_format_version, tc_writer_count, tc_writer_bytes) return 0; tc_close and
+ *    tc_writer_abort do nothing. Output pointers must not be NULL unless a function says so.
  *  - All sizes, offsets and counts are 64-bit. Nothing read from a file is trusted before it has
  *    been validated with overflow-checked arithmetic.
  *  - Thread safety: a tc_cache is immutable after tc_open() returns; every read function may be
@@ -195,8 +200,9 @@ typedef struct {
     uint64_t index_offset, index_size, index_checksum;
 } tc_field_info;
 
-/* A view of one sample or a range of samples (dlpack-style). `data` points into the mapping and
- * is read-only. Shapes and strides include the leading sample axis for range views only. */
+/* A view of one sample or a range of samples. `data` points into the mapping and is read-only.
+ * Shapes and strides include the leading sample axis for range views only. Strides are in bytes
+ * (as NumPy's, unlike DLPack's, which count elements). */
 typedef struct {
     const void *data;
     int dtype;
@@ -231,18 +237,21 @@ TC_API uint64_t tc_file_size(const tc_cache *cache);
 TC_API unsigned tc_format_version(const tc_cache *cache);
 
 /*! tc_describe_field() :
- *  Describes field number `field` (0 <= field < tc_num_fields()). @return TC_OK or
- *  TC_ERR_NOT_FOUND. */
-TC_API int tc_describe_field(const tc_cache *cache, uint32_t field, tc_field_info *out);
+ *  Describes field number `field` (0 <= field < tc_num_fields()). @return TC_OK,
+ *  TC_ERR_NOT_FOUND, or TC_ERR_INVALID_ARG (NULL cache or out). */
+TC_API int tc_describe_field(const tc_cache *cache, uint32_t field, tc_field_info *out,
+                             tc_error *err);
 
 /*! tc_find_field() :
- *  Looks up a field by exact name. @return TC_OK and *field set, or TC_ERR_NOT_FOUND. */
-TC_API int tc_find_field(const tc_cache *cache, const char *name, uint32_t *field);
+ *  Looks up a field by exact name. `field` may be NULL (only ask whether it exists).
+ *  @return TC_OK and *field set, TC_ERR_NOT_FOUND, or TC_ERR_INVALID_ARG (NULL cache or name). */
+TC_API int tc_find_field(const tc_cache *cache, const char *name, uint32_t *field, tc_error *err);
 
 /*! tc_metadata() :
- *  Hands out the metadata blob (UTF-8 JSON, not NUL-terminated; size 0 when absent). The pointer
- *  stays valid until tc_close(). */
-TC_API void tc_metadata(const tc_cache *cache, const void **data, size_t *size);
+ *  Hands out the metadata blob (UTF-8 JSON, not NUL-terminated; *data NULL and *size 0 when
+ *  absent). The pointer stays valid until tc_close(). `data` or `size` may be NULL.
+ *  @return TC_OK, or TC_ERR_INVALID_ARG for a NULL cache. */
+TC_API int tc_metadata(const tc_cache *cache, const void **data, size_t *size, tc_error *err);
 
 /*! tc_sample() :
  *  Zero-copy view of sample `i` of an uncompressed field: bounds check and pointer arithmetic for
@@ -282,8 +291,12 @@ TC_API int tc_gather(const tc_cache *cache, uint32_t field, const uint64_t *idx,
 /* Access hints, forwarded to madvise(2) (no-op for the pread backend). */
 typedef enum { TC_ADVICE_NORMAL = 0, TC_ADVICE_SEQUENTIAL, TC_ADVICE_RANDOM, TC_ADVICE_WILLNEED } tc_advice;
 
+/* tc_advise()'s `field` for "the whole file" (headers, tables and every field). */
+#define TC_ALL_FIELDS UINT32_MAX
+
 /*! tc_advise() :
- *  Applies `advice` to field `field`'s regions, or to the whole file when field == UINT32_MAX. */
+ *  Applies `advice` to field `field`'s regions, or to the whole file when field ==
+ *  TC_ALL_FIELDS. @return TC_OK, TC_ERR_NOT_FOUND, TC_ERR_INVALID_ARG (bad advice), TC_ERR_IO. */
 TC_API int tc_advise(const tc_cache *cache, uint32_t field, int advice, tc_error *err);
 
 /*! tc_prefetch() :
@@ -293,9 +306,9 @@ TC_API int tc_advise(const tc_cache *cache, uint32_t field, int advice, tc_error
  *  random gathers of large samples otherwise fault in one read-around window at a time.
  *  Every index is checked first (TC_ERR_RANGE). Variable-shape fields prefetch their index
  *  entries' samples; LZ4 fields the blocks holding them.
- *  Measured (bench/): on a cold cache it makes random batches of 150 KB samples ~6x faster; for
- *  small samples (784 B) it is slower than the kernel's own read-around, and on resident data
- *  it costs one madvise per sample (~0.4-2.5 us). Use it for large samples on cold data. */
+ *  It pays for large samples on cold data; for small samples the kernel's own read-around is
+ *  faster, and on resident data it costs one madvise per sample. The measurements are the
+ *  tc_prefetch rows of bench/results/latest.md. */
 TC_API int tc_prefetch(const tc_cache *cache, uint32_t field, const uint64_t *idx, size_t n,
                        tc_error *err);
 

@@ -243,33 +243,51 @@ void tc_close(tc_cache *c)
 
 /* ---- simple accessors ---- */
 
-uint64_t tc_num_samples(const tc_cache *c) { return c->h.num_samples; }
-uint32_t tc_num_fields(const tc_cache *c) { return c->h.num_fields; }
-uint64_t tc_file_size(const tc_cache *c) { return c->h.file_size; }
-unsigned tc_format_version(const tc_cache *c) { return c->h.version_major * 100u + c->h.version_minor; }
-
-void tc_metadata(const tc_cache *c, const void **data, size_t *size)
+/* The getters answer 0 for a NULL cache (the header's NULL-handle policy). */
+uint64_t tc_num_samples(const tc_cache *c) { return c ? c->h.num_samples : 0; }
+uint32_t tc_num_fields(const tc_cache *c) { return c ? c->h.num_fields : 0; }
+uint64_t tc_file_size(const tc_cache *c) { return c ? c->h.file_size : 0; }
+unsigned tc_format_version(const tc_cache *c)
 {
+    return c ? c->h.version_major * 100u + c->h.version_minor : 0;
+}
+
+int tc_metadata(const tc_cache *c, const void **data, size_t *size, tc_error *err)
+{
+    if (!c)
+        return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_metadata: NULL cache");
     if (data)
         *data = c->meta;
     if (size)
         *size = c->h.meta_size;
+    return TC_OK;
 }
 
+/* Field `field` of `c`, or NULL with err filled (INVALID_ARG for a NULL cache, else NOT_FOUND). */
 static const tc_field_entry *get_field(const tc_cache *c, uint32_t field, tc_error *err)
 {
-    if (!c || field >= c->h.num_fields) {
-        tc__fail(err, TC_ERR_NOT_FOUND, 0, "no field number %u", field);
+    if (!c) {
+        tc__fail(err, TC_ERR_INVALID_ARG, 0, "NULL cache");
+        return NULL;
+    }
+    if (field >= c->h.num_fields) {
+        tc__fail(err, TC_ERR_NOT_FOUND, 0, "no field number %u (the file has %u)", field,
+                 c->h.num_fields);
         return NULL;
     }
     return &c->fields[field];
 }
 
-int tc_describe_field(const tc_cache *c, uint32_t field, tc_field_info *o)
+/* The code get_field() failed with: its callers return it without re-deriving it. */
+static int no_field(const tc_cache *c) { return c ? TC_ERR_NOT_FOUND : TC_ERR_INVALID_ARG; }
+
+int tc_describe_field(const tc_cache *c, uint32_t field, tc_field_info *o, tc_error *err)
 {
-    const tc_field_entry *f = get_field(c, field, NULL);
-    if (!f || !o)
-        return f ? TC_ERR_INVALID_ARG : TC_ERR_NOT_FOUND;
+    const tc_field_entry *f = get_field(c, field, err);
+    if (!f)
+        return no_field(c);
+    if (!o)
+        return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_describe_field: out is NULL");
     memset(o, 0, sizeof *o);
     o->name = f->name;
     o->dtype = f->dtype;
@@ -292,10 +310,10 @@ int tc_describe_field(const tc_cache *c, uint32_t field, tc_field_info *o)
     return TC_OK;
 }
 
-int tc_find_field(const tc_cache *c, const char *name, uint32_t *field)
+int tc_find_field(const tc_cache *c, const char *name, uint32_t *field, tc_error *err)
 {
     if (!c || !name)
-        return TC_ERR_INVALID_ARG;
+        return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_find_field: NULL %s", c ? "name" : "cache");
     size_t n = strlen(name);
     for (uint32_t k = 0; k < c->h.num_fields; k++)
         if (c->fields[k].name_len == n && memcmp(c->fields[k].name, name, n) == 0) {
@@ -303,7 +321,7 @@ int tc_find_field(const tc_cache *c, const char *name, uint32_t *field)
                 *field = k;
             return TC_OK;
         }
-    return TC_ERR_NOT_FOUND;
+    return tc__fail(err, TC_ERR_NOT_FOUND, 0, "no field named '%.*s'", TC_MAX_NAME, name);
 }
 
 /* ---- per-sample index entries (FORMAT.md §6, §7), checked on use ---- */
@@ -517,7 +535,7 @@ int tc_sample(const tc_cache *c, uint32_t field, uint64_t i, tc_view *v, tc_erro
     }
     const tc_field_entry *f = get_field(c, field, err);
     if (!f)
-        return TC_ERR_NOT_FOUND;
+        return no_field(c);
     int rc = need_view(c, f, err);
     if (rc == TC_OK)
         rc = check_index(c, f, i, err);
@@ -548,7 +566,7 @@ static int fixed_view_field(const tc_cache *c, uint32_t field, const tc_field_en
 {
     const tc_field_entry *f = get_field(c, field, err);
     if (!f)
-        return TC_ERR_NOT_FOUND;
+        return no_field(c);
     int rc = need_view(c, f, err);
     if (rc)
         return rc;
@@ -601,7 +619,7 @@ int tc_sample_nbytes(const tc_cache *c, uint32_t field, uint64_t i, uint64_t *nb
 {
     const tc_field_entry *f = get_field(c, field, err);
     if (!f)
-        return TC_ERR_NOT_FOUND;
+        return no_field(c);
     int rc = check_index(c, f, i, err);
     if (rc)
         return rc;
@@ -649,7 +667,7 @@ int tc_read_sample(const tc_cache *c, uint32_t field, uint64_t i, void *dst, siz
 {
     const tc_field_entry *f = get_field(c, field, err);
     if (!f)
-        return TC_ERR_NOT_FOUND;
+        return no_field(c);
     int rc = check_index(c, f, i, err);
     if (rc)
         return rc;
@@ -716,7 +734,7 @@ int tc_gather(const tc_cache *c, uint32_t field, const uint64_t *idx, size_t n, 
 {
     const tc_field_entry *f = get_field(c, field, err);
     if (!f)
-        return TC_ERR_NOT_FOUND;
+        return no_field(c);
     if (f->kind != TC_KIND_FIXED)
         return tc__fail(err, TC_ERR_WRONG_KIND, 0,
                         "field '%s' has variable shapes: gather needs fixed-shape samples", f->name);
@@ -770,13 +788,15 @@ static int advise_range(const tc_cache *c, uint64_t off, uint64_t size, int advi
 
 int tc_advise(const tc_cache *c, uint32_t field, int advice, tc_error *err)
 {
-    if (!c || advice < TC_ADVICE_NORMAL || advice > TC_ADVICE_WILLNEED)
+    if (!c)
+        return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_advise: NULL cache");
+    if (advice < TC_ADVICE_NORMAL || advice > TC_ADVICE_WILLNEED)
         return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_advise: invalid advice %d", advice);
-    if (field == UINT32_MAX)
+    if (field == TC_ALL_FIELDS)
         return advise_range(c, 0, c->h.file_size, advice, err);
     const tc_field_entry *f = get_field(c, field, err);
     if (!f)
-        return TC_ERR_NOT_FOUND;
+        return no_field(c);
     int rc = advise_range(c, f->data_offset, f->data_size, advice, err);
     return rc ? rc : advise_range(c, f->index_offset, f->index_size, advice, err);
 }
@@ -807,7 +827,7 @@ int tc_prefetch(const tc_cache *c, uint32_t field, const uint64_t *idx, size_t n
 {
     const tc_field_entry *f = get_field(c, field, err);
     if (!f)
-        return TC_ERR_NOT_FOUND;
+        return no_field(c);
     if (n && !idx)
         return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_prefetch: idx is NULL");
     for (size_t k = 0; k < n; k++) {

@@ -206,10 +206,10 @@ static int match_field(check_job *J, uint32_t k, const char *names, const check_
     } else {
         snprintf(name, sizeof name, "%.*s%s", (int)strcspn(names, ","), names, out->suffix);
     }
-    int rc = tc_find_field(J->c, name, &J->field[k]);
+    int rc = tc_find_field(J->c, name, &J->field[k], NULL);
     if (rc)
         return tct_fail(err, TC_ERR_NOT_FOUND, 0, "the cache has no field '%s'", name);
-    tc_describe_field(J->c, J->field[k], &J->fi[k]);
+    tc_describe_field(J->c, J->field[k], &J->fi[k], NULL);
     const tc_field_info *fi = &J->fi[k];
     J->nchw[k] = o->nchw && out->rank == 3 && !out->layout[0];
     if (fi->variable || fi->dtype != out->dtype || fi->sample_bytes != out->sample_bytes)

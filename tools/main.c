@@ -160,13 +160,13 @@ static int info_json(const tc_cache *c, const char *path)
                    (unsigned long long)tc_num_samples(c), tc_num_fields(c));
     for (uint32_t k = 0; k < tc_num_fields(c); k++) {
         tc_field_info fi;
-        tc_describe_field(c, k, &fi);
+        tc_describe_field(c, k, &fi, NULL);
         tct_buf_puts(&b, k ? ",\n  " : "\n  ");
         info_json_field(&b, c, &fi);
     }
     const void *meta;
     size_t msize;
-    tc_metadata(c, &meta, &msize);
+    tc_metadata(c, &meta, &msize, NULL);
     tct_buf_puts(&b, "],\n \"metadata_is_json\": ");
     bool is_json = msize > 0 && tct_json_check(meta, msize, NULL, NULL, 0);
     tct_buf_puts(&b, is_json ? "true" : "false");
@@ -250,12 +250,12 @@ static int info_text(const tc_cache *c, const char *path)
     printf("fields:         %u\n", tc_num_fields(c));
     for (uint32_t k = 0; k < tc_num_fields(c); k++) {
         tc_field_info fi;
-        tc_describe_field(c, k, &fi);
+        tc_describe_field(c, k, &fi, NULL);
         info_text_field(c, k, &fi);
     }
     const void *meta;
     size_t msize;
-    tc_metadata(c, &meta, &msize);
+    tc_metadata(c, &meta, &msize, NULL);
     printf("\nmetadata (%zu bytes):%s", msize, msize ? "\n" : " none\n");
     if (msize)
         print_metadata(meta, msize);
@@ -558,17 +558,17 @@ static int cmd_export(int argc, char **argv)
     uint32_t k = 0;
     tc_field_info fi = {0};
     tc_error err = {0};
-    if (tc_find_field(c, field, &k) != TC_OK) {
+    if (tc_find_field(c, field, &k, NULL) != TC_OK) {
         tct_buf names = {0};
         for (uint32_t i = 0; i < tc_num_fields(c); i++) {
-            tc_describe_field(c, i, &fi);
+            tc_describe_field(c, i, &fi, NULL);
             tct_buf_printf(&names, "%s%s", i ? ", " : "", fi.name);
         }
         rc = tct_fail(&err, TC_ERR_NOT_FOUND, 0, "%s: no field '%s' (fields: %s)", path, field,
                       names.p ? names.p : "");
         tct_buf_free(&names);
     } else {
-        tc_describe_field(c, k, &fi);
+        tc_describe_field(c, k, &fi, NULL);
         if (fi.variable)
             rc = tct_fail(&err, TC_ERR_WRONG_KIND, 0,
                           "%s: field '%s' is variable-shape; only fixed-shape fields can be "

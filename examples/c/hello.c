@@ -55,7 +55,7 @@ static int read_cache(const char *path)
     tc_view all, one;
     tc_span labels;
     int rc = 0;
-    if (tc_find_field(c, "image", &image) || tc_find_field(c, "label", &label) ||
+    if (tc_find_field(c, "image", &image, &err) || tc_find_field(c, "label", &label, &err) ||
         tc_range(c, image, 0, tc_num_samples(c), &all, &err) ||
         tc_sample(c, image, 77, &one, &err) || tc_field_span(c, label, &labels, &err)) {
         rc = fail("read", &err);

@@ -107,9 +107,9 @@ def _declare(lib):
         "tc_num_fields": (u32, [vp]),
         "tc_file_size": (u64, [vp]),
         "tc_format_version": (ctypes.c_uint, [vp]),
-        "tc_describe_field": (ci, [vp, u32, P(tc_field_info)]),
-        "tc_find_field": (ci, [vp, ctypes.c_char_p, P(u32)]),
-        "tc_metadata": (None, [vp, P(vp), P(sz)]),
+        "tc_describe_field": (ci, [vp, u32, P(tc_field_info), err]),
+        "tc_find_field": (ci, [vp, ctypes.c_char_p, P(u32), err]),
+        "tc_metadata": (ci, [vp, P(vp), P(sz), err]),
         "tc_sample": (ci, [vp, u32, u64, P(tc_view), err]),
         "tc_range": (ci, [vp, u32, u64, u64, P(tc_view), err]),
         "tc_sample_nbytes": (ci, [vp, u32, u64, P(u64), P(u64), err]),
@@ -187,14 +187,17 @@ class CReader:
         self.fields = []
         for k in range(self.num_fields):
             info = tc_field_info()
-            rc = L.tc_describe_field(self._c, k, ctypes.byref(info))
+            rc = L.tc_describe_field(self._c, k, ctypes.byref(info), ctypes.byref(err))
             if rc:
-                raise error_from_code(rc, "tc_describe_field(%d) failed" % k)
+                raise_error(err, rc)
             self.fields.append(_info_dict(info))
 
     def metadata(self):
         p, n = ctypes.c_void_p(), ctypes.c_size_t()
-        self._L.tc_metadata(self._c, ctypes.byref(p), ctypes.byref(n))
+        err = tc_error()
+        rc = self._L.tc_metadata(self._c, ctypes.byref(p), ctypes.byref(n), ctypes.byref(err))
+        if rc:
+            raise_error(err, rc)
         return ctypes.string_at(p, n.value) if n.value else b""
 
     def read_sample(self, field, i):

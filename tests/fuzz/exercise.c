@@ -223,13 +223,13 @@ static void check_info(tcf_ctx *c)
 {
     const tc_field_info *f = &c->info;
     tc_field_info other;
-    if (tc_describe_field(c->cp, c->k, &other) != TC_OK || !same_info(f, &other))
+    if (tc_describe_field(c->cp, c->k, &other, NULL) != TC_OK || !same_info(f, &other))
         violated("field %u: the two backends describe it differently", c->k);
     size_t len = f->name ? strnlen(f->name, TC_MAX_NAME + 1) : 0;
     if (len < 1 || len > TC_MAX_NAME)
         violated("field %u: name length %zu", c->k, len);
     uint32_t found = UINT32_MAX;
-    if (tc_find_field(c->cm, f->name, &found) != TC_OK || found != c->k)
+    if (tc_find_field(c->cm, f->name, &found, NULL) != TC_OK || found != c->k)
         violated("field %u: tc_find_field('%s') does not find it", c->k, f->name);
     if (f->itemsize == 0 || f->itemsize != tc_dtype_size(f->dtype))
         violated("field %u: dtype %d with itemsize %zu", c->k, f->dtype, f->itemsize);
@@ -630,7 +630,7 @@ static void check_advise(tcf_ctx *c)
 
 static void exercise_field(tcf_ctx *c)
 {
-    if (tc_describe_field(c->cm, c->k, &c->info) != TC_OK) {
+    if (tc_describe_field(c->cm, c->k, &c->info, NULL) != TC_OK) {
         violated("tc_describe_field(%u) failed for k < num_fields", c->k);
         return;
     }
@@ -649,8 +649,8 @@ static void check_cache_wide(tcf_ctx *c)
 {
     const void *dm, *dp;
     size_t sm, sp;
-    tc_metadata(c->cm, &dm, &sm);
-    tc_metadata(c->cp, &dp, &sp);
+    tc_metadata(c->cm, &dm, &sm, NULL);
+    tc_metadata(c->cp, &dp, &sp, NULL);
     if (sm != sp || (sm && (!dm || !dp || memcmp(dm, dp, sm) != 0)))
         violated("metadata differs between backends");
     if (sm)
@@ -676,9 +676,9 @@ static void check_cache_wide(tcf_ctx *c)
     uint32_t nf = tc_num_fields(c->cm), found;
     if (nf < 1 || nf > TC_MAX_FIELDS)
         violated("accepted with %u fields", nf);
-    if (tc_describe_field(c->cm, nf, &info) != TC_ERR_NOT_FOUND)
+    if (tc_describe_field(c->cm, nf, &info, NULL) != TC_ERR_NOT_FOUND)
         violated("tc_describe_field(num_fields) is not NOT_FOUND");
-    if (tc_find_field(c->cm, "", &found) != TC_ERR_NOT_FOUND)
+    if (tc_find_field(c->cm, "", &found, NULL) != TC_ERR_NOT_FOUND)
         violated("tc_find_field(\"\") is not NOT_FOUND");
     tc_error e;
     err_reset(&e);
@@ -686,8 +686,8 @@ static void check_cache_wide(tcf_ctx *c)
     check_err(rc, &e, "tc_sample_nbytes");
     expect_code(rc, TC_ERR_NOT_FOUND, "tc_sample_nbytes(field num_fields)", nf, 0);
     err_reset(&e);
-    rc = tc_advise(c->cm, UINT32_MAX, TC_ADVICE_NORMAL, &e);
-    expect_code(rc, TC_OK, "tc_advise(whole file)", UINT32_MAX, 0);
+    rc = tc_advise(c->cm, TC_ALL_FIELDS, TC_ADVICE_NORMAL, &e);
+    expect_code(rc, TC_OK, "tc_advise(whole file)", TC_ALL_FIELDS, 0);
     rc = tc_advise(c->cm, 0, 99, &e);
     expect_code(rc, TC_ERR_INVALID_ARG, "tc_advise(advice 99)", 0, 0);
 }

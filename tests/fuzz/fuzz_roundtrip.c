@@ -434,7 +434,7 @@ static void check_description(const tc_cache *c, const rt_plan *p, uint32_t k)
 {
     const rt_field *f = &p->f[k];
     tc_field_info in;
-    RT_EXPECT(TC_OK, tc_describe_field(c, k, &in), (tc_error *)NULL);
+    RT_EXPECT(TC_OK, tc_describe_field(c, k, &in, NULL), (tc_error *)NULL);
     uint64_t a = f->spec.align > 1 ? f->spec.align : 1;
     uint64_t stride = f->variable || f->spec.codec ? 0 : (f->sb + a - 1) / a * a;
     if (strcmp(in.name, f->name) || in.dtype != f->spec.dtype || in.rank != f->spec.rank ||
@@ -452,7 +452,7 @@ static void check_description(const tc_cache *c, const rt_plan *p, uint32_t k)
 static void check_stride_padding(const uint8_t *file, size_t size, const tc_cache *c, uint32_t k)
 {
     tc_field_info in;
-    tc_describe_field(c, k, &in);
+    tc_describe_field(c, k, &in, NULL);
     if (in.variable || in.codec || in.stride == in.sample_bytes)
         return;
     if (in.data_offset + in.data_size > size)
@@ -551,7 +551,7 @@ static void read_back(const rt_plan *p)
                 tc_num_fields(cm));
     const void *meta;
     size_t msize;
-    tc_metadata(cm, &meta, &msize);
+    tc_metadata(cm, &meta, &msize, NULL);
     if (msize != p->meta_size || (msize && memcmp(meta, p->meta, msize)))
         rt_fail("metadata differs");
     size_t fsize;

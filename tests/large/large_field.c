@@ -130,8 +130,8 @@ static void check_field_info(tc_cache *c)
 {
     tc_field_info fi;
     uint32_t k = 99;
-    CHECK(tc_find_field(c, "big", &k) == TC_OK && k == 0, "find big");
-    CHECK(tc_describe_field(c, 0, &fi) == TC_OK, "describe big");
+    CHECK(tc_find_field(c, "big", &k, NULL) == TC_OK && k == 0, "find big");
+    CHECK(tc_describe_field(c, 0, &fi, NULL) == TC_OK, "describe big");
     CHECK(fi.sample_bytes == SAMPLE_BYTES && fi.stride == SAMPLE_BYTES, "sample bytes");
     CHECK(fi.data_size == NUM_SAMPLES * SAMPLE_BYTES, "data_size %llu",
           (unsigned long long)fi.data_size);

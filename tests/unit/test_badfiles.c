@@ -438,7 +438,7 @@ static void touch_everything(tc_cache *c)
     uint8_t *buf = malloc(1 << 16);
     for (uint32_t k = 0; k < nf; k++) {
         tc_field_info fi;
-        if (tc_describe_field(c, k, &fi) != TC_OK)
+        if (tc_describe_field(c, k, &fi, NULL) != TC_OK)
             continue;
         for (uint64_t i = 0; i < n && i < 64; i++) {
             tc_view v;

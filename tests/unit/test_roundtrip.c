@@ -246,9 +246,9 @@ static void check_field_info(const model *m, tc_cache *c, uint32_t k, tc_field_i
 {
     const mfield *mf = &m->f[k];
     uint32_t found = UINT32_MAX;
-    TU_OK(tc_find_field(c, mf->name, &found), NULL);
+    TU_OK(tc_find_field(c, mf->name, &found, NULL), NULL);
     assert_int_equal(found, k);
-    TU_OK(tc_describe_field(c, k, fi), NULL);
+    TU_OK(tc_describe_field(c, k, fi, NULL), NULL);
     assert_string_equal(fi->name, mf->name);
     assert_int_equal(fi->dtype, mf->spec.dtype);
     assert_int_equal(fi->itemsize, mf_itemsize(mf));
@@ -470,7 +470,7 @@ static void check_open_cache(const model *m, tc_cache *c, const char *path, int 
 
     const void *meta = (const void *)1;
     size_t meta_size = 12345;
-    tc_metadata(c, &meta, &meta_size);
+    tc_metadata(c, &meta, &meta_size, NULL);
     assert_int_equal(meta_size, m->meta ? m->meta_size : 0);
     if (meta_size)
         assert_memory_equal(meta, m->meta, meta_size);
@@ -512,15 +512,15 @@ static void check_open_cache(const model *m, tc_cache *c, const char *path, int 
         (void)mf;
     }
     for (int a = TC_ADVICE_NORMAL; a <= TC_ADVICE_WILLNEED; a++)
-        TU_OK(tc_advise(c, UINT32_MAX, a, &err), &err);
+        TU_OK(tc_advise(c, TC_ALL_FIELDS, a, &err), &err);
 
     /* A field number past the end. */
     tc_field_info fi;
     tc_view v;
     uint8_t buf[8];
     uint32_t k = UINT32_MAX;
-    assert_int_equal(tc_describe_field(c, m->nf, &fi), TC_ERR_NOT_FOUND);
-    TU_EXPECT(TC_ERR_NOT_FOUND, tc_find_field(c, "no such field", &k), NULL);
+    assert_int_equal(tc_describe_field(c, m->nf, &fi, NULL), TC_ERR_NOT_FOUND);
+    TU_EXPECT(TC_ERR_NOT_FOUND, tc_find_field(c, "no such field", &k, NULL), NULL);
     TU_EXPECT(TC_ERR_NOT_FOUND, tc_read_sample(c, m->nf, 0, buf, sizeof buf, NULL, &err), &err);
     if (!pread_backend)
         TU_EXPECT(TC_ERR_NOT_FOUND, tc_sample(c, m->nf, 0, &v, &err), &err);
@@ -826,6 +826,76 @@ static void test_metadata_large(void **state)
     free(meta);
 }
 
+/* The error contract (include/tensorcache.h, "Conventions"): a failing call returns the code and
+ * fills err with the same code and a message; a NULL handle is INVALID_ARG for calls returning a
+ * code and 0 for getters. */
+#define EXPECT_FILLED(want, expr)                                                                  \
+    do {                                                                                           \
+        tc_error e_;                                                                               \
+        memset(&e_, 0, sizeof e_);                                                                 \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != (want) || e_.code != (want) || e_.message[0] == 0)                              \
+            fail_msg("%s: returned %s, err.code %s, message '%s'; expected %s with a message",    \
+                     #expr, tc_error_name(rc_), tc_error_name(e_.code), e_.message,               \
+                     tc_error_name(want));                                                         \
+    } while (0)
+
+static void test_error_contract(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    tu_path(path, sizeof path, "contract.tc");
+    tu_write_small(path, TU_IMAGE | TU_LABEL, 4, NULL);
+    tc_cache *c = NULL;
+    tc_error err;
+    TU_OK(tc_open(&c, path, 0, &err), &err);
+    tc_field_info fi;
+    tc_view v;
+    tc_span sp;
+    uint32_t k;
+    uint64_t nb, idx = 0, shape[TC_MAX_RANK];
+    uint8_t buf[64];
+    const void *meta;
+    size_t msize;
+    EXPECT_FILLED(TC_ERR_NOT_FOUND, tc_find_field(c, "nope", &k, &e_));
+    EXPECT_FILLED(TC_ERR_NOT_FOUND, tc_describe_field(c, 2, &fi, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_describe_field(c, 0, NULL, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_find_field(c, NULL, &k, &e_));
+    TU_OK(tc_find_field(c, "label", NULL, &err), &err); /* field may be NULL */
+    TU_OK(tc_metadata(c, NULL, NULL, &err), &err);
+    /* NULL handle: INVALID_ARG from every call that returns a code ... */
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_find_field(NULL, "image", &k, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_describe_field(NULL, 0, &fi, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_metadata(NULL, &meta, &msize, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_sample(NULL, 0, 0, &v, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_range(NULL, 0, 0, 1, &v, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_field_span(NULL, 0, &sp, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_sample_nbytes(NULL, 0, 0, &nb, shape, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_read_sample(NULL, 0, 0, buf, sizeof buf, &nb, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_gather(NULL, 0, &idx, 1, buf, sizeof buf, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_advise(NULL, TC_ALL_FIELDS, TC_ADVICE_NORMAL, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_prefetch(NULL, 0, &idx, 1, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_verify(NULL, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_writer_add_field(NULL, NULL, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_writer_set_metadata(NULL, "{}", 2, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_writer_append(NULL, NULL, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_writer_append_batch(NULL, 1, NULL, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_writer_finish(NULL, &e_));
+    /* ... 0 from the getters, nothing from the destructors. */
+    assert_int_equal(tc_num_samples(NULL), 0);
+    assert_int_equal(tc_num_fields(NULL), 0);
+    assert_int_equal(tc_file_size(NULL), 0);
+    assert_int_equal(tc_format_version(NULL), 0);
+    assert_int_equal(tc_writer_count(NULL), 0);
+    assert_int_equal(tc_writer_bytes(NULL), 0);
+    tc_close(NULL);
+    tc_writer_abort(NULL);
+    /* err may be NULL on every path */
+    assert_int_equal(tc_find_field(c, "nope", &k, NULL), TC_ERR_NOT_FOUND);
+    assert_int_equal(tc_describe_field(NULL, 0, &fi, NULL), TC_ERR_INVALID_ARG);
+    tc_close(c);
+}
+
 static void test_small_cache_all_paths(void **state)
 {
     (void)state;
@@ -842,12 +912,12 @@ static void test_small_cache_all_paths(void **state)
         TU_OK(tc_open(&c, path, flags[f], &err), &err);
         tu_check_small(c, mask, 40);
         uint32_t k;
-        TU_OK(tc_find_field(c, "tokens", &k), NULL);
+        TU_OK(tc_find_field(c, "tokens", &k, NULL), NULL);
         assert_int_equal(k, 2);
         /* exact names only: no prefix, no case folding */
-        TU_EXPECT(TC_ERR_NOT_FOUND, tc_find_field(c, "token", &k), NULL);
-        TU_EXPECT(TC_ERR_NOT_FOUND, tc_find_field(c, "Image", &k), NULL);
-        TU_EXPECT(TC_ERR_NOT_FOUND, tc_find_field(c, "", &k), NULL);
+        TU_EXPECT(TC_ERR_NOT_FOUND, tc_find_field(c, "token", &k, NULL), NULL);
+        TU_EXPECT(TC_ERR_NOT_FOUND, tc_find_field(c, "Image", &k, NULL), NULL);
+        TU_EXPECT(TC_ERR_NOT_FOUND, tc_find_field(c, "", &k, NULL), NULL);
         TU_OK(tc_verify(c, &err), &err);
         tc_close(c);
     }
@@ -1025,6 +1095,7 @@ int main(void)
         cmocka_unit_test(test_metadata),
         cmocka_unit_test(test_metadata_large),
         cmocka_unit_test(test_small_cache_all_paths),
+        cmocka_unit_test(test_error_contract),
         cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_concurrent_readers),
         cmocka_unit_test(test_open_errors_simple),

@@ -178,9 +178,9 @@ static void test_bad_names(void **state)
     tc_cache *cache = NULL;
     uint32_t k = 99;
     TU_OK(tc_open(&cache, path, TC_OPEN_VERIFY, &err), &err);
-    TU_OK(tc_find_field(cache, emoji, &k), NULL);
+    TU_OK(tc_find_field(cache, emoji, &k, NULL), NULL);
     assert_int_equal(k, 1);
-    TU_OK(tc_find_field(cache, long_name, &k), NULL);
+    TU_OK(tc_find_field(cache, long_name, &k, NULL), NULL);
     assert_int_equal(k, 0);
     tc_close(cache);
 }
@@ -309,7 +309,7 @@ static void test_too_many_fields(void **state)
     TU_OK(tc_open(&c, path, TC_OPEN_VERIFY, &err), &err);
     assert_int_equal(tc_num_fields(c), TC_MAX_FIELDS);
     uint32_t k = 0;
-    TU_OK(tc_find_field(c, "f1023", &k), NULL);
+    TU_OK(tc_find_field(c, "f1023", &k, NULL), NULL);
     assert_int_equal(k, 1023);
     tc_close(c);
     assert_true(tu_dir_is(dir, only_target));
@@ -351,7 +351,7 @@ static void test_bad_metadata(void **state)
     TU_OK(tc_open(&c, path, 0, &err), &err);
     const void *m = NULL;
     size_t ms = 0;
-    tc_metadata(c, &m, &ms);
+    tc_metadata(c, &m, &ms, NULL);
     assert_int_equal(ms, 2);
     assert_memory_equal(m, "{}", 2);
     tc_close(c);
