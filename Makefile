@@ -75,9 +75,10 @@ $(BUILD)/tensorcache: $(BUILD)/obj/tools/main.o $(TOOL_LIB_OBJ) $(BUILD)/libtens
 $(BUILD)/tc-demo-check: $(BUILD)/obj/tools/demo_check.o $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS) -lm
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a
+# Unit tests see the public header only (no -Ilib, no tool objects): what they test is the API.
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libtensorcache.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itools -Ilib $(CFLAGS) -o $@ $< $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a $(LDFLAGS) $(LIBS) $(TESTLIBS) -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtensorcache.a $(LDFLAGS) $(LIBS) $(TESTLIBS) -lm
 
 # ---- dependencies -------------------------------------------------------------------------------
 deps: deps-debian deps-venv
