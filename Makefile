@@ -45,7 +45,9 @@ TOOL_SRC  := $(wildcard tools/*.c)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
-TOOL_MAIN_OBJ := $(BUILD)/obj/tools/main.o $(BUILD)/obj/tools/demo_check.o
+# main.c and the subcommand table belong to the tensorcache binary only; the rest is shared
+# with tc-demo-check.
+TOOL_MAIN_OBJ := $(BUILD)/obj/tools/main.o $(BUILD)/obj/tools/commands.o $(BUILD)/obj/tools/demo_check.o
 TOOL_LIB_OBJ  := $(filter-out $(TOOL_MAIN_OBJ),$(TOOL_OBJ))
 TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -69,7 +71,7 @@ $(BUILD)/libtensorcache.so: $(LIB_OBJ)
 	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -o $(BUILD)/$(SONAME) $^ $(LDFLAGS) $(LIB_LIBS)
 	ln -sf $(SONAME) $@
 
-$(BUILD)/tensorcache: $(BUILD)/obj/tools/main.o $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a
+$(BUILD)/tensorcache: $(BUILD)/obj/tools/main.o $(BUILD)/obj/tools/commands.o $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS) -lm
 
 $(BUILD)/tc-demo-check: $(BUILD)/obj/tools/demo_check.o $(TOOL_LIB_OBJ) $(BUILD)/libtensorcache.a

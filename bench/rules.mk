@@ -22,8 +22,8 @@ BENCH_RESULTS ?= bench/results
 # 1.08x or 1.39x its baseline from the same source depending only on where the loop fell.
 BENCH_CFLAGS  ?= -falign-loops=64
 
-# warm.c lives in bench/ until the `tensorcache` command takes it over (tools/warm.c).
-BENCH_WARM_SRC := $(firstword $(wildcard tools/warm.c bench/warm.c))
+# tc-warm is `tensorcache warm` on its own: tools/warm.c with the option layer it uses.
+BENCH_WARM_SRC := tools/warm.c tools/cli.c tools/util.c
 
 .PHONY: bench bench-build
 
@@ -33,7 +33,7 @@ $(BUILD)/bench/bench_c: bench/bench_c.c include/tensorcache.h $(BUILD)/libtensor
 
 $(BUILD)/bench/tc-warm: bench/warm_main.c $(BENCH_WARM_SRC) include/tensorcache.h $(BUILD)/libtensorcache.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ bench/warm_main.c $(BENCH_WARM_SRC) $(BUILD)/libtensorcache.a $(LDFLAGS) $(LIBS)
+	$(CC) $(CPPFLAGS) -Itools $(CFLAGS) -o $@ bench/warm_main.c $(BENCH_WARM_SRC) $(BUILD)/libtensorcache.a $(LDFLAGS) $(LIBS) -lm
 
 bench-build: $(BUILD)/bench/bench_c $(BUILD)/bench/tc-warm $(BUILD)/libtensorcache.so
 

@@ -35,6 +35,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 }
 
 
+opt_iter cli_opts(const cli_command *c, int argc, char **argv)
+{
+    return (opt_iter){.argc = argc, .argv = argv, .i = 1, .cmd = c->name, .command = c};
+}
+
 const char *cli_opt_name(const opt_spec *specs, int id)
 {
     for (const opt_spec *s = specs; s->name; s++)
@@ -58,6 +63,11 @@ int cli_next_opt(opt_iter *it, const opt_spec *specs, const char **arg)
     if (strcmp(a, "--") == 0) {
         it->positional_only = true;
         return cli_next_opt(it, specs, arg);
+    }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        if (it->command)
+            fputs(it->command->help, stdout);
+        return OPT_HELP;
     }
     const opt_spec *hit = NULL;
     const char *inline_val = NULL;

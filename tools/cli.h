@@ -1,6 +1,13 @@
-/* cli.h - what the subcommands of the tensorcache command share: error reports in the form
- * `tensorcache: error: NAME: detail`, a small GNU-style option parser, output formatting.
- * tools/cli.c implements it; tools/pack.c is the pack subcommand, tools/main.c the others. */
+/* cli.h - what the subcommands of the tensorcache command share: the subcommand table, error
+ * reports in the form `tensorcache: error: NAME: detail`, one GNU-style option parser (with -h
+ * and --help built in), output formatting. tools/cli.c implements it; tools/commands.c holds
+ * the table; tools/pack.c and tools/warm.c are subcommands, tools/main.c has the others.
+ *
+ * Adding a subcommand: write `static int run(int argc, char **argv)` (argv[0] is the name;
+ * parse with cli_opts()/cli_next_opt()), a help text whose first line is the synopsis
+ * "usage: tensorcache NAME ...", define `const cli_command cli_cmd_NAME = {...}`, add it to
+ * cli_commands[] in tools/commands.c and a `## \`NAME\`` section with the same synopsis to
+ * docs/CLI.md (tests/e2e/cli_doc.py fails until the two agree). */
 #ifndef TC_TOOLS_CLI_H
 #define TC_TOOLS_CLI_H
 
@@ -30,6 +37,23 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Prefixes err->message with "NAME: " unless it already starts with NAME. */
 void cli_prefix_message(tc_error *err, const char *name);
 
+/* ---- subcommands ---- */
+
+typedef struct {
+    const char *name;                  /* "pack" */
+    const char *summary;               /* one line of `tensorcache --help` */
+    const char *help;                  /* `tensorcache NAME --help`; the first line is the
+                                          synopsis, "usage: tensorcache NAME ..." */
+    int (*run)(int argc, char **argv); /* argv[0] is the name; @return the exit status */
+} cli_command;
+
+/* Every subcommand, in the order `tensorcache --help` lists them; NULL-terminated. */
+extern const cli_command *const cli_commands[];
+/* The subcommand called `name`, or NULL. */
+const cli_command *cli_find_command(const char *name);
+
+extern const cli_command cli_cmd_pack, cli_cmd_info, cli_cmd_verify, cli_cmd_export, cli_cmd_warm;
+
 /* ---- options ---- */
 
 typedef struct {
@@ -44,14 +68,21 @@ typedef struct {
     char **argv;
     int i;
     bool positional_only;
-    const char *cmd;
+    const char *cmd;             /* for messages: "see 'tensorcache CMD --help'" */
+    const cli_command *command;  /* whose help -h/--help prints */
 } opt_iter;
 
-enum { OPT_END = -1, OPT_ERROR = -2, OPT_POSITIONAL = 0 };
+enum { OPT_END = -1, OPT_ERROR = -2, OPT_HELP = -3, OPT_POSITIONAL = 0 };
 
-/* Next option or operand. @return an option's id, OPT_POSITIONAL (operand in *arg), OPT_END,
+/* An iterator over argv[1..argc) of subcommand `c`. */
+opt_iter cli_opts(const cli_command *c, int argc, char **argv);
+
+/* Next option or operand. -h and --help are built in: they print the command's help and give
+ * OPT_HELP. @return an option's id (> 0), OPT_POSITIONAL (operand in *arg), OPT_END, OPT_HELP,
  * or OPT_ERROR after printing a usage error. */
 int cli_next_opt(opt_iter *it, const opt_spec *specs, const char **arg);
+/* The exit status of a subcommand that stops at OPT_HELP (0) or OPT_ERROR (EXIT_USAGE). */
+static inline int cli_opt_exit(int id) { return id == OPT_HELP ? 0 : EXIT_USAGE; }
 /* The long name of option `id`. */
 const char *cli_opt_name(const opt_spec *specs, int id);
 
@@ -70,14 +101,7 @@ const char *cli_numpy_name(int dtype);
 /* tc_open() that reports failures (naming the file). @return 0 or an exit status. */
 int cli_open_cache(tc_cache **c, const char *path, unsigned flags);
 
-/* ---- subcommands implemented outside main.c ---- */
-
-extern const char cli_pack_help[];
-
-/* tensorcache warm (warm.c) */
+/* `tensorcache warm` (warm.c), also the whole of bench's standalone tc-warm. */
 int tc_cmd_warm(int argc, char **argv);
-extern const char tc_cmd_warm_help[];
-/* `tensorcache pack`; argv[0] is "pack". @return the exit status. */
-int cli_pack(int argc, char **argv);
 
 #endif

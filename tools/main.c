@@ -1,5 +1,6 @@
 /* main.c - the `tensorcache` command: dispatch, info, verify, export (pack is in pack.c).
  *
+ * The subcommands are listed in tools/commands.c; each defines a cli_command (cli.h).
  * Exit codes: 0 success, 1 bad or corrupt data or any failure of the operation, 2 usage.
  * Every error is printed to stderr as `tensorcache: error: NAME: detail`, NAME being
  * tct_error_name() of the code (a library code, or a tool code of tools/errors.h), so scripts
@@ -37,10 +38,9 @@ static const char INFO_HELP[] =
     "  --no-mmap    read with pread instead of mapping the file\n"
     "  -h, --help   this help\n";
 
-enum { I_HELP = 1, I_JSON, I_NOMMAP };
+enum { I_JSON = 1, I_NOMMAP };
 static const opt_spec info_opts[] = {
-    {"help", 'h', false, I_HELP}, {"json", 0, false, I_JSON}, {"no-mmap", 0, false, I_NOMMAP},
-    {NULL, 0, false, 0}};
+    {"json", 0, false, I_JSON}, {"no-mmap", 0, false, I_NOMMAP}, {NULL, 0, false, 0}};
 
 static double lz4_ratio(const tc_cache *c, const tc_field_info *fi, bool *valid)
 {
@@ -264,18 +264,14 @@ static int info_text(const tc_cache *c, const char *path)
 
 static int cmd_info(int argc, char **argv)
 {
-    opt_iter it = {.argc = argc, .argv = argv, .i = 1, .cmd = "info"};
+    opt_iter it = cli_opts(&cli_cmd_info, argc, argv);
     const char *arg, *path = NULL;
     bool json = false;
     unsigned flags = TC_OPEN_DEFAULT;
     int id;
     while ((id = cli_next_opt(&it, info_opts, &arg)) != OPT_END) {
-        if (id == OPT_ERROR)
-            return EXIT_USAGE;
-        if (id == I_HELP) {
-            fputs(INFO_HELP, stdout);
-            return 0;
-        }
+        if (id == OPT_ERROR || id == OPT_HELP)
+            return cli_opt_exit(id);
         if (id == I_JSON)
             json = true;
         else if (id == I_NOMMAP)
@@ -313,12 +309,11 @@ static const char VERIFY_HELP[] =
     "  --no-mmap    read with pread instead of mapping the file\n"
     "  -h, --help   this help\n";
 
-static const opt_spec verify_opts[] = {
-    {"help", 'h', false, I_HELP}, {"no-mmap", 0, false, I_NOMMAP}, {NULL, 0, false, 0}};
+static const opt_spec verify_opts[] = {{"no-mmap", 0, false, I_NOMMAP}, {NULL, 0, false, 0}};
 
 static int cmd_verify(int argc, char **argv)
 {
-    opt_iter it = {.argc = argc, .argv = argv, .i = 1, .cmd = "verify"};
+    opt_iter it = cli_opts(&cli_cmd_verify, argc, argv);
     const char *arg;
     unsigned flags = TC_OPEN_VERIFY;
     char **paths = calloc((size_t)argc, sizeof *paths);
@@ -326,11 +321,9 @@ static int cmd_verify(int argc, char **argv)
     if (!paths)
         return cli_fail(TC_ERR_NOMEM, "out of memory");
     while ((id = cli_next_opt(&it, verify_opts, &arg)) != OPT_END) {
-        if (id == OPT_ERROR || id == I_HELP) {
-            if (id == I_HELP)
-                fputs(VERIFY_HELP, stdout);
+        if (id == OPT_ERROR || id == OPT_HELP) {
             free(paths);
-            return id == I_HELP ? 0 : EXIT_USAGE;
+            return cli_opt_exit(id);
         }
         if (id == I_NOMMAP)
             flags |= TC_OPEN_NO_MMAP;
@@ -378,10 +371,9 @@ static const char EXPORT_HELP[] =
     "  --no-mmap          read with pread instead of mapping the cache\n"
     "  -h, --help         this help\n";
 
-enum { E_HELP = 1, E_OUT, E_NOMMAP };
+enum { E_OUT = 1, E_NOMMAP };
 static const opt_spec export_opts[] = {
-    {"help", 'h', false, E_HELP}, {"output", 'o', true, E_OUT}, {"no-mmap", 0, false, E_NOMMAP},
-    {NULL, 0, false, 0}};
+    {"output", 'o', true, E_OUT}, {"no-mmap", 0, false, E_NOMMAP}, {NULL, 0, false, 0}};
 
 /* The .npy header exactly as NumPy (1.24) writes it: the dict with sorted keys, room for the
  * first dimension to grow to 21 digits, spaces and '\n' up to a multiple of 64 bytes. */
@@ -525,17 +517,13 @@ static int export_atomic(const tc_cache *c, uint32_t field, const tc_field_info 
 
 static int cmd_export(int argc, char **argv)
 {
-    opt_iter it = {.argc = argc, .argv = argv, .i = 1, .cmd = "export"};
+    opt_iter it = cli_opts(&cli_cmd_export, argc, argv);
     const char *arg, *path = NULL, *field = NULL, *out = NULL;
     unsigned flags = TC_OPEN_DEFAULT;
     int id;
     while ((id = cli_next_opt(&it, export_opts, &arg)) != OPT_END) {
-        if (id == OPT_ERROR)
-            return EXIT_USAGE;
-        if (id == E_HELP) {
-            fputs(EXPORT_HELP, stdout);
-            return 0;
-        }
+        if (id == OPT_ERROR || id == OPT_HELP)
+            return cli_opt_exit(id);
         if (id == E_OUT)
             out = arg;
         else if (id == E_NOMMAP)
@@ -596,25 +584,45 @@ static int cmd_export(int argc, char **argv)
  * main
  * ------------------------------------------------------------------------------------------- */
 
-static const char MAIN_HELP[] =
-    "usage: tensorcache COMMAND [options] ...\n"
-    "\n"
-    "Converts datasets into one cache file that any process maps read-only and slices without\n"
-    "copying.\n"
-    "\n"
-    "commands:\n"
-    "  pack     pack .npy / IDX / CIFAR / raw sources (plain or gzipped) into a cache\n"
-    "  info     describe a cache (--json for machine-readable output)\n"
-    "  verify   check a cache completely: structure, index entries, checksums, padding\n"
-    "  export   write a field of a cache as a .npy file\n"
-    "  warm     load a cache into the page cache (--lock keeps it there), report residency\n"
-    "\n"
-    "'tensorcache COMMAND --help' describes a command. Exit status: 0 ok, 1 bad or corrupt\n"
-    "data or any other failure, 2 usage. Errors: 'tensorcache: error: NAME: detail'.\n"
-    "\n"
-    "options:\n"
-    "  -h, --help     this help\n"
-    "  --version      print the version\n";
+const cli_command cli_cmd_info = {"info", "describe a cache (--json for machine-readable output)",
+                                  INFO_HELP, cmd_info};
+const cli_command cli_cmd_verify = {
+    "verify", "check a cache completely: structure, index entries, checksums, padding",
+    VERIFY_HELP, cmd_verify};
+const cli_command cli_cmd_export = {"export", "write a field of a cache as a .npy file",
+                                    EXPORT_HELP, cmd_export};
+
+/* `tensorcache --help`: the command list comes from cli_commands[]. */
+static void main_help(void)
+{
+    fputs("usage: tensorcache COMMAND [options] ...\n"
+          "\n"
+          "Converts datasets into one cache file that any process maps read-only and slices\n"
+          "without copying.\n"
+          "\n"
+          "commands:\n",
+          stdout);
+    for (const cli_command *const *c = cli_commands; *c; c++)
+        printf("  %-8s %s\n", (*c)->name, (*c)->summary);
+    fputs("\n"
+          "'tensorcache COMMAND --help' describes a command. Exit status: 0 ok, 1 bad or corrupt\n"
+          "data or any other failure, 2 usage. Errors: 'tensorcache: error: NAME: detail'.\n"
+          "\n"
+          "options:\n"
+          "  -h, --help     this help\n"
+          "  --version      print the version\n",
+          stdout);
+}
+
+/* "pack, info, verify, export, warm" for messages. */
+static const char *command_names(void)
+{
+    static char buf[256];
+    size_t k = 0;
+    for (const cli_command *const *c = cli_commands; *c && k < sizeof buf; c++)
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s", k ? ", " : "", (*c)->name);
+    return buf;
+}
 
 int main(int argc, char **argv)
 {
@@ -622,10 +630,11 @@ int main(int argc, char **argv)
      * half-written temporary around. */
     signal(SIGXFSZ, SIG_IGN);
     if (argc < 2)
-        return cli_usage_error(NULL, "missing COMMAND (pack, info, verify, export, warm)");
+        return cli_usage_error(NULL, "missing COMMAND (%s)", command_names());
     const char *cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
-        fputs(MAIN_HELP, stdout);
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+        (strcmp(cmd, "help") == 0 && argc < 3)) {
+        main_help();
         return 0;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
@@ -634,39 +643,21 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "help") == 0) {
-        if (argc < 3) {
-            fputs(MAIN_HELP, stdout);
-            return 0;
-        }
-        const char *sub = argv[2];
-        const char *text = strcmp(sub, "pack") == 0     ? cli_pack_help
-                           : strcmp(sub, "info") == 0   ? INFO_HELP
-                           : strcmp(sub, "verify") == 0 ? VERIFY_HELP
-                           : strcmp(sub, "export") == 0 ? EXPORT_HELP
-                           : strcmp(sub, "warm") == 0   ? tc_cmd_warm_help
-                                                        : NULL;
-        if (!text)
-            return cli_usage_error(NULL, "unknown command '%s'", sub);
-        fputs(text, stdout);
+        const cli_command *sub = cli_find_command(argv[2]);
+        if (!sub)
+            return cli_usage_error(NULL, "unknown command '%s'", argv[2]);
+        fputs(sub->help, stdout);
         return 0;
     }
+    const cli_command *c = cli_find_command(cmd);
     int rc;
-    if (strcmp(cmd, "pack") == 0)
-        rc = cli_pack(argc - 1, argv + 1);
-    else if (strcmp(cmd, "info") == 0)
-        rc = cmd_info(argc - 1, argv + 1);
-    else if (strcmp(cmd, "verify") == 0)
-        rc = cmd_verify(argc - 1, argv + 1);
-    else if (strcmp(cmd, "export") == 0)
-        rc = cmd_export(argc - 1, argv + 1);
-    else if (strcmp(cmd, "warm") == 0)
-        rc = tc_cmd_warm(argc - 1, argv + 1);
+    if (c)
+        rc = c->run(argc - 1, argv + 1);
     else if (cmd[0] == '-')
         rc = cli_usage_error(NULL, "unknown option '%s'", cmd);
     else
-        rc = cli_usage_error(NULL, "unknown command '%s' (pack, info, verify, export, warm)", cmd);
+        rc = cli_usage_error(NULL, "unknown command '%s' (%s)", cmd, command_names());
     if (fflush(stdout) != 0 && rc == 0)
         rc = cli_fail(TC_ERR_IO, "cannot write to standard output: %s", strerror(errno));
     return rc;
 }
-

@@ -20,7 +20,7 @@
 #define MAX_META_INPUT (64u << 20)
 
 
-const char cli_pack_help[] =
+static const char PACK_HELP[] =
     "usage: tensorcache pack [options] OUTPUT NAME=SOURCE [NAME=SOURCE ...]\n"
     "\n"
     "Packs one or more sources into the cache file OUTPUT. Every source must have the same\n"
@@ -51,12 +51,12 @@ const char cli_pack_help[] =
     "  tensorcache pack train.tc image=train-images-idx3-ubyte.gz label=train-labels-idx1-ubyte.gz\n";
 
 enum {
-    P_HELP = 1, P_FROM, P_LAYOUT, P_COMPRESS, P_BLOCK, P_ALIGN, P_DTYPE, P_SHAPE, P_META,
+    P_FROM = 1, P_LAYOUT, P_COMPRESS, P_BLOCK, P_ALIGN, P_DTYPE, P_SHAPE, P_META,
     P_CLASSES, P_QUIET
 };
 
 static const opt_spec pack_opts[] = {
-    {"help", 'h', false, P_HELP},          {"from-layout", 0, true, P_FROM},
+    {"from-layout", 0, true, P_FROM},
     {"layout", 0, true, P_LAYOUT},         {"compress", 0, true, P_COMPRESS},
     {"block-size", 0, true, P_BLOCK},      {"align", 0, true, P_ALIGN},
     {"dtype", 0, true, P_DTYPE},           {"shape", 0, true, P_SHAPE},
@@ -281,16 +281,14 @@ static int add_source_arg(pack_ctx *P, const char *arg)
 
 static int parse_pack_args(pack_ctx *P, int argc, char **argv)
 {
-    opt_iter it = {.argc = argc, .argv = argv, .i = 1, .cmd = "pack"};
+    opt_iter it = cli_opts(&cli_cmd_pack, argc, argv);
     const char *arg;
     int id;
     while ((id = cli_next_opt(&it, pack_opts, &arg)) != OPT_END) {
         if (id == OPT_ERROR)
             return EXIT_USAGE;
-        if (id == P_HELP) {
-            fputs(cli_pack_help, stdout);
-            return -1;
-        }
+        if (id == OPT_HELP)
+            return -1; /* help printed: nothing to pack, exit status 0 */
         int rc = 0;
         if (id == OPT_POSITIONAL) {
             if (!P->output)
@@ -868,7 +866,7 @@ static int write_cache(pack_ctx *P, const tct_buf *meta, uint64_t *payload)
     return 0;
 }
 
-int cli_pack(int argc, char **argv)
+static int cmd_pack(int argc, char **argv)
 {
     pack_ctx P = {0};
     int rc = parse_pack_args(&P, argc, argv);
@@ -902,3 +900,6 @@ int cli_pack(int argc, char **argv)
     return rc < 0 ? 0 : rc;
 }
 
+const cli_command cli_cmd_pack = {
+    "pack", "pack .npy / IDX / CIFAR / raw sources (plain or gzipped) into a cache", PACK_HELP,
+    cmd_pack};

@@ -18,7 +18,7 @@
  * Exit status: 0 ok, 1 failure (not a valid cache, I/O error, mlock refused), 2 usage.
  * Convention: argv[0] is the subcommand name ("warm") or the program name; options follow. */
 #include "cli.h"
-#include "tensorcache.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +37,7 @@
 #define MADV_POPULATE_READ 22 /* Linux 5.14; older kernels return EINVAL and we touch pages */
 #endif
 
-const char tc_cmd_warm_help[] =
+static const char WARM_HELP[] =
     "usage: tensorcache warm [--lock] [--status] FILE\n"
     "\n"
     "Loads every page of the cache FILE into the page cache and reports how much of it is\n"
@@ -49,21 +49,6 @@ const char tc_cmd_warm_help[] =
     "  -h, --help\n"
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage.\n";
-
-static int warm_fail(const char *name, const char *fmt, const char *a, const char *b)
-{
-    fprintf(stderr, "tensorcache: error: %s: ", name);
-    fprintf(stderr, fmt, a, b);
-    fputc('\n', stderr);
-    return 1;
-}
-
-static double warm_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Pages of [map, map+size) that are in the page cache. */
 static int warm_resident(const void *map, size_t size, size_t page, size_t *resident,
@@ -129,40 +114,37 @@ static void warm_report(const char *path, size_t size, size_t resident, size_t n
     fflush(stdout);
 }
 
+enum { W_LOCK = 1, W_STATUS };
+static const opt_spec warm_opts[] = {
+    {"lock", 0, false, W_LOCK}, {"status", 0, false, W_STATUS}, {NULL, 0, false, 0}};
+
 int tc_cmd_warm(int argc, char **argv)
 {
-    int lock = 0, status_only = 0;
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--lock") == 0)
-            lock = 1;
-        else if (strcmp(argv[i], "--status") == 0)
-            status_only = 1;
-        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs(tc_cmd_warm_help, stdout);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1] != 0) {
-            fprintf(stderr, "tensorcache: error: USAGE: warm: unknown option '%s'\n%s", argv[i],
-                    tc_cmd_warm_help);
-            return 2;
-        } else if (path) {
-            fprintf(stderr, "tensorcache: error: USAGE: warm takes one FILE\n%s", tc_cmd_warm_help);
-            return 2;
-        } else {
-            path = argv[i];
-        }
+    opt_iter it = cli_opts(&cli_cmd_warm, argc, argv);
+    bool lock = false, status_only = false;
+    const char *arg, *path = NULL;
+    int id;
+    while ((id = cli_next_opt(&it, warm_opts, &arg)) != OPT_END) {
+        if (id == OPT_ERROR || id == OPT_HELP)
+            return cli_opt_exit(id);
+        if (id == W_LOCK)
+            lock = true;
+        else if (id == W_STATUS)
+            status_only = true;
+        else if (path)
+            return cli_usage_error("warm", "unexpected argument '%s' (one FILE)", arg);
+        else
+            path = arg;
     }
-    if (!path || (lock && status_only)) {
-        fprintf(stderr, "tensorcache: error: USAGE: %s\n%s",
-                path ? "--lock and --status exclude each other" : "warm needs a FILE", tc_cmd_warm_help);
-        return 2;
-    }
+    if (!path)
+        return cli_usage_error("warm", "missing FILE");
+    if (lock && status_only)
+        return cli_usage_error("warm", "--lock and --status exclude each other");
 
-    tc_error err;
     tc_cache *cache;
-    int rc = tc_open(&cache, path, TC_OPEN_DEFAULT, &err);
-    if (rc != TC_OK)
-        return warm_fail(tc_error_name(rc), "%s: %s", path, err.message);
+    int rc = cli_open_cache(&cache, path, TC_OPEN_DEFAULT);
+    if (rc)
+        return rc;
     tc_close(cache);
 
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -170,23 +152,23 @@ int tc_cmd_warm(int argc, char **argv)
     if (fd < 0 || fstat(fd, &st) != 0) {
         if (fd >= 0)
             close(fd);
-        return warm_fail("IO", "cannot open '%s': %s", path, strerror(errno));
+        return cli_fail(TC_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     }
     size_t size = (size_t)st.st_size, page = (size_t)sysconf(_SC_PAGESIZE);
     void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (map == MAP_FAILED)
-        return warm_fail("IO", "cannot map '%s': %s", path, strerror(errno));
+        return cli_fail(TC_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
 
     size_t resident = 0, npages = 0;
-    double t0 = warm_now();
+    double t0 = tct_now();
     const char *what = NULL;
     int status = 0;
     if (lock) {
         if (mlock(map, size) != 0) {
             int e = errno;
             munmap(map, size);
-            return warm_fail("IO", "cannot lock '%s' in memory: %s (needs CAP_IPC_LOCK or "
+            return cli_fail(TC_ERR_IO, "cannot lock '%s' in memory: %s (needs CAP_IPC_LOCK or "
                              "`ulimit -l` of at least the file size)", path, strerror(e));
         }
         what = "loaded and locked";
@@ -194,9 +176,9 @@ int tc_cmd_warm(int argc, char **argv)
         warm_load(map, size, page);
         what = "loaded";
     }
-    double secs = warm_now() - t0;
+    double secs = tct_now() - t0;
     if (warm_resident(map, size, page, &resident, &npages) != 0) {
-        status = warm_fail("IO", "mincore on '%s' failed: %s", path, strerror(errno));
+        status = cli_fail(TC_ERR_IO, "mincore on '%s' failed: %s", path, strerror(errno));
     } else {
         warm_report(path, size, resident, npages, page, secs, what);
         if (lock) {
@@ -208,3 +190,7 @@ int tc_cmd_warm(int argc, char **argv)
     munmap(map, size);
     return status;
 }
+
+const cli_command cli_cmd_warm = {
+    "warm", "load a cache into the page cache (--lock keeps it there), report residency",
+    WARM_HELP, tc_cmd_warm};

@@ -167,11 +167,14 @@ fi
 
 # ---- help, version, usage errors (exit 2) -----------------------------------------------------
 expect_ok "help pack via 'help'" "$TC" help pack
-for c in "" pack info verify export; do
+for c in "" pack info verify export warm; do
     run "$TC" $c --help
     if [ "$RC" -eq 0 ] && grep -q '^usage: tensorcache' "$T/stdout"; then ok "help ${c:-main}"
     else bad "help ${c:-main}" "exit $RC or no usage text"; fi
 done
+name="every --help synopsis and option agrees with docs/CLI.md"
+if "$PYTHON" "$HERE/cli_doc.py" "$TC" "$ROOT/docs/CLI.md" >"$T/stdout" 2>&1; then ok "$name"
+else bad "$name" "$(cat "$T/stdout")"; fi
 run "$TC" --version
 if [ "$RC" -eq 0 ] && grep -q '^tensorcache [0-9]' "$T/stdout"; then ok "version"
 else bad "version" "exit $RC"; fi
