@@ -367,9 +367,9 @@ static void *worker_main(void *arg)
 
 static int setup_field(tc_loader *l, load_field *lf, uint32_t field, tc_error *err)
 {
-    if (tc_describe_field(l->cache, field, &lf->info) != TC_OK)
-        return tc__fail(err, TC_ERR_NOT_FOUND, 0, "tc_loader: no field number %u (the cache has %u)",
-                        field, tc_num_fields(l->cache));
+    int rc = tc_describe_field(l->cache, field, &lf->info, err);
+    if (rc != TC_OK)
+        return rc;
     lf->field = field;
     if (lf->info.variable) {
         lf->out_bytes = 0;
@@ -478,7 +478,7 @@ static void advise(tc_loader *l)
     if (l->flags & TC_LOADER_NO_ADVICE)
         return;
     int a = l->order.kind == TC_ORDER_SEQUENTIAL ? TC_ADVICE_SEQUENTIAL : TC_ADVICE_RANDOM;
-    tc_advise(l->cache, UINT32_MAX, a, NULL); /* a hint: failure changes nothing */
+    tc_advise(l->cache, TC_ALL_FIELDS, a, NULL); /* a hint: failure changes nothing */
 }
 
 /* Installs a checked order (the loader must be idle: no slot FILLING). */

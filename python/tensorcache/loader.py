@@ -207,7 +207,10 @@ class Loader:
         infos = []
         for k in range(L.tc_num_fields(c)):
             info = _native.tc_field_info()
-            L.tc_describe_field(c, k, ctypes.byref(info))
+            err = _native.tc_error()
+            rc = L.tc_describe_field(c, k, ctypes.byref(info), ctypes.byref(err))
+            if rc:
+                _native.raise_error(err, rc)
             infos.append(_native._info_dict(info))
         by_name = {f["name"]: k for k, f in enumerate(infos)}
         names = list(by_name) if fields is None else [fields] if isinstance(fields, str) else list(fields)
