@@ -57,6 +57,14 @@ TC_API unsigned tc_version_number(void);
  *  @return "MAJOR.MINOR.PATCH" of the linked library; a static string. */
 TC_API const char *tc_version_string(void);
 
+/*! tc_type_size() :
+ *  For bindings that declare this header's structs themselves (python/tensorcache/_native.py):
+ *  @return sizeof the public struct `name` ("tc_error", "tc_field_info", "tc_view", "tc_span",
+ *  "tc_field_spec", "tc_value", "tc_order", "tc_loader_options", "tc_batch_field",
+ *  "tc_batch") in the linked library, or 0 for any other name. A binding whose own size
+ *  differs must refuse the library. */
+TC_API size_t tc_type_size(const char *name);
+
 /* ---------------------------------------------------------------------------------------------
  * Errors. One list of what the library can return; the numbers are part of the ABI and never
  * change or get reused. Numbers increase down the list but may skip reserved ones, so

@@ -16,6 +16,24 @@ const char *tc_version_string(void)
     return TC_STR(TC_VERSION_MAJOR) "." TC_STR(TC_VERSION_MINOR) "." TC_STR(TC_VERSION_PATCH);
 }
 
+size_t tc_type_size(const char *name)
+{
+#define TC_X_TYPE(t) {#t, sizeof(t)},
+    static const struct {
+        const char *name;
+        size_t size;
+    } types[] = {
+        TC_X_TYPE(tc_error) TC_X_TYPE(tc_field_info) TC_X_TYPE(tc_view) TC_X_TYPE(tc_span)
+        TC_X_TYPE(tc_field_spec) TC_X_TYPE(tc_value) TC_X_TYPE(tc_order)
+        TC_X_TYPE(tc_loader_options) TC_X_TYPE(tc_batch_field) TC_X_TYPE(tc_batch)
+    };
+#undef TC_X_TYPE
+    for (size_t i = 0; name && i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(name, types[i].name) == 0)
+            return types[i].size;
+    return 0;
+}
+
 const char *tc_strerror(int code)
 {
     switch (code) {

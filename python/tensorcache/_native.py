@@ -20,13 +20,19 @@ import os
 
 import numpy as np
 
-from ._errors import NativeLibraryError, error_from_code
+from ._errors import ERROR_CODES, NativeLibraryError, error_from_code
+
+# The libtensorcache versions (major, minor) whose header this package mirrors: the ctypes
+# structs below, the error codes of _errors.py and the dtype table of _format.py. lib() refuses
+# any other version, and any library whose struct sizes, error codes or dtypes differ
+# (check_library); python/tests/test_header.py compares all of it with include/tensorcache.h.
+KNOWN_VERSIONS = ((0, 1),)
 
 TC_MAX_RANK = 8
 TC_DIM_VARIABLE = (1 << 64) - 1
 TC_OPEN_VERIFY = 1
 TC_OPEN_NO_MMAP = 2
-_SONAMES = ("libtensorcache.so", "libtensorcache.so.0.1")
+_SONAMES = ("libtensorcache.so",) + tuple("libtensorcache.so.%d.%d" % v for v in KNOWN_VERSIONS)
 
 
 class tc_error(ctypes.Structure):
@@ -99,6 +105,10 @@ def _declare(lib):
     sigs = {
         "tc_version_number": (ctypes.c_uint, []),
         "tc_version_string": (ctypes.c_char_p, []),
+        "tc_type_size": (sz, [ctypes.c_char_p]),
+        "tc_dtype_size": (sz, [ci]),
+        "tc_dtype_name": (ctypes.c_char_p, [ci]),
+        "tc_dtype_numpy": (ctypes.c_char_p, [ci]),
         "tc_strerror": (ctypes.c_char_p, [ci]),
         "tc_error_name": (ctypes.c_char_p, [ci]),
         "tc_open": (ci, [P(vp), ctypes.c_char_p, ctypes.c_uint, err]),
@@ -148,6 +158,7 @@ def lib():
         except (OSError, AttributeError) as e:
             tried.append("%s (%s)" % (cand, e))
             continue
+        check_library(handle, cand)  # a library that disagrees is refused, not skipped
         _lib = handle
         _lib.path = cand
         return _lib
@@ -160,6 +171,64 @@ def lib():
 
 def version():
     return lib().tc_version_string().decode()
+
+
+def _wanted():
+    return " or ".join("%d.%d.x" % v for v in KNOWN_VERSIONS)
+
+
+def check_structs(L, path, classes):
+    """Refuses `L` unless every ctypes struct in `classes` has the library's size."""
+    for cls in classes:
+        theirs = L.tc_type_size(cls.__name__.encode())
+        if theirs != ctypes.sizeof(cls):
+            raise NativeLibraryError(
+                "libtensorcache %s at %s: struct %s is %d bytes there, %d in this tensorcache "
+                "package (which wants libtensorcache %s); rebuild or reinstall them together"
+                % (L.tc_version_string().decode(), path, cls.__name__, theirs,
+                   ctypes.sizeof(cls), _wanted()))
+
+
+def _disagree(L, path, what):
+    raise NativeLibraryError(
+        "libtensorcache %s at %s disagrees with this tensorcache package (which wants "
+        "libtensorcache %s): %s; rebuild or reinstall them together"
+        % (L.tc_version_string().decode(), path, _wanted(), what))
+
+
+def check_library(L, path):
+    """The checks at import: the version is one this package knows, and the library's structs,
+    error codes and dtypes are the ones this package mirrors. NativeLibraryError otherwise."""
+    n = L.tc_version_number()
+    found = (n // 10000, n // 100 % 100)
+    if found not in KNOWN_VERSIONS:
+        raise NativeLibraryError(
+            "libtensorcache at %s is version %s; this tensorcache package (%s) needs "
+            "libtensorcache %s" % (path, L.tc_version_string().decode(), _package_version(),
+                                   _wanted()))
+    check_structs(L, path, (tc_error, tc_field_info, tc_view, tc_field_spec, tc_value))
+    for code in range(256):
+        name = L.tc_error_name(code).decode()
+        if name != "UNKNOWN" and ERROR_CODES.get(name) != code:
+            _disagree(L, path, "error code %d is %s there, %s here"
+                      % (code, name, {v: k for k, v in ERROR_CODES.items()}.get(code)))
+    for name, code in ERROR_CODES.items():
+        if L.tc_error_name(code).decode() != name:
+            _disagree(L, path, "error %s (%d) is unknown there" % (name, code))
+    from ._format import DTYPES
+    for code in range(256):
+        name = L.tc_dtype_name(code)
+        ours = DTYPES.get(code)
+        theirs = None if name is None else (name.decode(), L.tc_dtype_size(code),
+                                            L.tc_dtype_numpy(code).decode())
+        ours = None if ours is None else (ours[0], ours[1], ours[2].str)
+        if theirs != ours:
+            _disagree(L, path, "dtype %d is %s there, %s here" % (code, theirs, ours))
+
+
+def _package_version():
+    from . import __version__
+    return __version__
 
 
 def raise_error(err, rc):

@@ -19,12 +19,12 @@ import random
 import numpy as np
 
 from . import _native
-from ._errors import InvalidArgumentError, error_from_code
+from ._errors import ERROR_CODES, InvalidArgumentError, error_from_code
 from ._format import DTYPES
 from ._native import tc_error
 
 TC_ORDER_SEQUENTIAL, TC_ORDER_SHUFFLE, TC_ORDER_INDICES = 0, 1, 2
-TC_ERR_TIMEOUT = 43
+TC_ERR_TIMEOUT = ERROR_CODES["TIMEOUT"]
 _POLL_MS = 100  # how often a waiting iterator returns to Python (Ctrl-C is seen within this)
 
 _u64p = ctypes.POINTER(ctypes.c_uint64)
@@ -80,6 +80,7 @@ def _lib():
     for name, (res, args) in sigs.items():
         fn = getattr(L, name)
         fn.restype, fn.argtypes = res, args
+    _native.check_structs(L, L.path, (tc_order, tc_loader_options, tc_batch_field, tc_batch))
     _declared = L
     return L
 
