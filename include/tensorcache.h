@@ -38,6 +38,11 @@ extern "C" {
 #define TC_VERSION_MINOR 1
 #define TC_VERSION_PATCH 0
 #define TC_VERSION_NUMBER (TC_VERSION_MAJOR * 10000 + TC_VERSION_MINOR * 100 + TC_VERSION_PATCH)
+#define TC_STRINGIFY_(x) #x
+#define TC_STRINGIFY(x) TC_STRINGIFY_(x)
+/* "MAJOR.MINOR.PATCH" of this header (tc_version_string() gives the linked library's). */
+#define TC_VERSION_STRING                                                                          \
+    TC_STRINGIFY(TC_VERSION_MAJOR) "." TC_STRINGIFY(TC_VERSION_MINOR) "." TC_STRINGIFY(TC_VERSION_PATCH)
 
 /* The file format version this library writes (docs/FORMAT.md, "Version history"). */
 #define TC_FORMAT_MAJOR 1
@@ -170,6 +175,14 @@ TC_API const char *tc_dtype_name(int dtype);
 TC_API const char *tc_dtype_numpy(int dtype);
 /*! tc_dtype_from_name() : parses "u8", "uint8", "float32", "f32", ...; @return 0 if unknown. */
 TC_API int tc_dtype_from_name(const char *name);
+
+/*! tc_shape_bytes() :
+ *  *out = itemsize * shape[0] * ... * shape[rank-1] (itemsize for rank 0), in checked 64-bit
+ *  arithmetic: the one place the library and the tensorcache command compute a sample's size.
+ *  @return TC_OK, TC_ERR_OVERFLOW (*out untouched), or TC_ERR_INVALID_ARG (rank above
+ *  TC_MAX_RANK, NULL out, or NULL shape with rank > 0). */
+TC_API int tc_shape_bytes(const uint64_t *shape, uint32_t rank, uint64_t itemsize, uint64_t *out,
+                          tc_error *err);
 
 /* Codecs, stored per field. */
 typedef enum { TC_CODEC_NONE = 0, TC_CODEC_LZ4 = 1 } tc_codec;

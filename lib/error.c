@@ -6,14 +6,11 @@
 #include <stdio.h>
 #include <strings.h>
 
-#define TC_STR2(x) #x
-#define TC_STR(x) TC_STR2(x)
-
 unsigned tc_version_number(void) { return TC_VERSION_NUMBER; }
 
 const char *tc_version_string(void)
 {
-    return TC_STR(TC_VERSION_MAJOR) "." TC_STR(TC_VERSION_MINOR) "." TC_STR(TC_VERSION_PATCH);
+    return TC_VERSION_STRING;
 }
 
 size_t tc_type_size(const char *name)

@@ -131,14 +131,18 @@ int tc__parse_header(const uint8_t *b, uint64_t real_size, tc_header *h, tc_erro
     return TC_OK;
 }
 
-bool tc__shape_bytes(const uint64_t *shape, uint32_t rank, uint64_t itemsize, uint64_t *out)
+int tc_shape_bytes(const uint64_t *shape, uint32_t rank, uint64_t itemsize, uint64_t *out,
+                   tc_error *err)
 {
+    if (rank > TC_MAX_RANK || !out || (!shape && rank))
+        return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_shape_bytes: rank %u, out %s, shape %s",
+                        rank, out ? "set" : "NULL", shape ? "set" : "NULL");
     uint64_t n = itemsize;
     for (uint32_t d = 0; d < rank; d++)
         if (!tc_mul(n, shape[d], &n))
-            return false;
+            return tc__fail(err, TC_ERR_OVERFLOW, 0, "the size of a sample overflows 64 bits");
     *out = n;
-    return true;
+    return TC_OK;
 }
 
 int tc__check_layout_tag(const char *tag, size_t len, uint32_t rank)
@@ -228,7 +232,8 @@ static int fail_shape(tc_error *err, const tc_field_entry *f, const char *what)
 /* Kind-specific sizes (FORMAT.md §5-§7). */
 static int check_sizes(tc_field_entry *f, uint64_t n, tc_error *err)
 {
-    if (f->kind == TC_KIND_FIXED && !tc__shape_bytes(f->shape, f->rank, f->itemsize, &f->sample_bytes))
+    if (f->kind == TC_KIND_FIXED &&
+        tc_shape_bytes(f->shape, f->rank, f->itemsize, &f->sample_bytes, NULL) != TC_OK)
         return tc__fail(err, TC_ERR_OVERFLOW, 0, "field '%s': sample size overflows 64 bits", f->name);
 
     if (f->kind == TC_KIND_FIXED && f->codec == TC_CODEC_NONE) {

@@ -1,4 +1,28 @@
-/* internal.h - definitions shared by the files of libtensorcache; not installed. */
+/* internal.h - definitions shared by the files of libtensorcache; not installed.
+ *
+ * The rooms: error.c (codes, version, dtype table, struct sizes), format.c (decoding and
+ * validating header and field table; encoding them), reader.c (tc_open and every read path,
+ * tc_verify), writer.c (the streaming writer), loader.c (tc_loader, built on reader.c).
+ *
+ * Contracts inside the library (the public ones are in include/tensorcache.h):
+ *  - Who checks what. Public functions check their arguments (NULL handle -> INVALID_ARG, field
+ *    number -> NOT_FOUND, sample index -> RANGE) before calling anything here; tc__ functions
+ *    and the static helpers behind them trust their arguments and never check them again.
+ *  - What is validated when. tc_open() runs tc__parse_header, tc__parse_field for every entry,
+ *    tc__check_regions and tc__check_unique_names: after it, every tc_field_entry of a tc_cache
+ *    is valid (dtype, rank, shape, kind, codec, layout, regions inside the file and disjoint,
+ *    derived sizes computed without overflow). Per-sample index entries (variable fields) and
+ *    LZ4 block entries are NOT validated by tc_open (that would cost O(N)); every path that
+ *    uses one checks it first (reader.c: var_entry, block_entry), so a damaged entry is
+ *    TC_ERR_INDEX at the read that meets it, never an out-of-bounds access.
+ *  - Pointers. `err` may be NULL everywhere (tc__fail accepts NULL). Output pointers of tc__
+ *    functions must not be NULL. A tc_cache never changes after tc_open returns, so readers
+ *    need no locks; pointers into it (names, metadata, the mapping) live until tc_close.
+ *  - Arithmetic. Every size or offset that comes from a file or an argument goes through
+ *    tc_add/tc_mul (or tc_shape_bytes) before it is used; tc_align_up is only applied to
+ *    values already known to be far below 2^64.
+ *  - Errors. Every failure returns a code from TC_ERROR_LIST through tc__fail(), with a message
+ *    that names the field, sample and byte range where it applies. */
 #ifndef TC_INTERNAL_H
 #define TC_INTERNAL_H
 
@@ -10,21 +34,6 @@
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tensorcache stores samples in little-endian order and supports little-endian hosts only"
-/* ---- for the loader (reader.c) ---- */
-/* One decoded LZ4 block kept between reads of the same thread (field UINT32_MAX: none yet). */
-typedef struct {
-    uint8_t *buf;
-    uint64_t cap;
-    uint32_t field;
-    uint64_t block;
-} tc__block_cache;
-/* tc_read_sample(), but an LZ4 sample whose block is the one in `bc` is copied from it, and a
- * newly decoded block is kept there. Free bc->buf when done. */
-int tc__read_sample_cached(const tc_cache *c, uint32_t field, uint64_t i, void *dst,
-                           size_t dst_size, tc__block_cache *bc, tc_error *err);
-/* true for the mmap backend */
-bool tc__is_mapped(const tc_cache *c);
-
 #endif
 
 /* ---- on-disk constants (docs/FORMAT.md) ---- */
@@ -127,8 +136,6 @@ typedef struct {
 } tc_region;
 tc_region *tc__sorted_regions(const tc_header *h, const tc_field_entry *fields, size_t *count);
 int tc__check_unique_names(const tc_header *h, const tc_field_entry *fields, tc_error *err);
-/* Product of shape[0..rank) times itemsize; false on overflow. */
-bool tc__shape_bytes(const uint64_t *shape, uint32_t rank, uint64_t itemsize, uint64_t *out);
 void tc__encode_header(uint8_t *buf, const tc_header *h);
 void tc__encode_field(uint8_t *entry, const tc_field_entry *f);
 

@@ -362,7 +362,7 @@ static int check_var_entry(const tc_field_entry *f, uint64_t i, const tc_var_ent
         if (f->shape[d] != TC_DIM_VARIABLE && e->shape[d] != f->shape[d])
             return bad_entry(err, f, i, "shape differs from the field's fixed dimensions");
     }
-    if (!tc__shape_bytes(e->shape, f->rank, f->itemsize, &nb))
+    if (tc_shape_bytes(e->shape, f->rank, f->itemsize, &nb, NULL) != TC_OK)
         return tc__fail(err, TC_ERR_OVERFLOW, 0,
                         "field '%s': sample %llu: shape product overflows 64 bits", f->name,
                         (unsigned long long)i);

@@ -341,7 +341,7 @@ static int derive_entry(tc_field_entry *e, const tc_field_spec *s, tc_error *err
         e->entry_size = 16 + 8ull * e->rank;
         return TC_OK;
     }
-    if (!tc__shape_bytes(e->shape, e->rank, e->itemsize, &e->sample_bytes))
+    if (tc_shape_bytes(e->shape, e->rank, e->itemsize, &e->sample_bytes, NULL) != TC_OK)
         return tc__fail(err, TC_ERR_OVERFLOW, 0, "field '%s': sample size overflows 64 bits",
                         e->name);
     if (e->codec == TC_CODEC_LZ4) {
@@ -534,7 +534,7 @@ static int check_var_value(const tc_field_entry *e, const tc_value *v, uint64_t 
         if (e->shape[d] != TC_DIM_VARIABLE && v->shape[d] != e->shape[d])
             return mismatch(err, e, sample, "shape differs from the declared fixed dimensions");
     }
-    if (!tc__shape_bytes(v->shape, e->rank, e->itemsize, &nb))
+    if (tc_shape_bytes(v->shape, e->rank, e->itemsize, &nb, NULL) != TC_OK)
         return tc__fail(err, TC_ERR_OVERFLOW, 0, "field '%s', sample %llu: shape overflows",
                         e->name, (unsigned long long)sample);
     if (nb != v->nbytes)

@@ -21,10 +21,8 @@
 #define EXIT_DATA 1  /* bad or corrupt data, or any failure of the operation */
 #define EXIT_USAGE 2 /* bad command line */
 
-#define TC_STR2(x) #x
-#define TC_STR(x) TC_STR2(x)
 /* The command's own version: the header it was built with (the library may be newer). */
-#define TOOL_VERSION TC_STR(TC_VERSION_MAJOR) "." TC_STR(TC_VERSION_MINOR) "." TC_STR(TC_VERSION_PATCH)
+#define TOOL_VERSION TC_VERSION_STRING
 
 /* ---- errors ---- */
 

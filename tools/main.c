@@ -425,9 +425,7 @@ static int write_all(int fd, const void *p, size_t n, tc_error *err)
             continue;
         if (w < 0) {
             int e = errno;
-            return tct_fail(err, (e == ENOSPC || e == EFBIG || e == EDQUOT) ? TC_ERR_NO_SPACE
-                                                                              : TC_ERR_IO,
-                            e, "write failed: %s", strerror(e));
+            return tct_fail(err, tct_write_errcode(e), e, "write failed");
         }
         q += w;
         n -= (size_t)w;
@@ -471,33 +469,28 @@ static int export_atomic(const tc_cache *c, uint32_t field, const tc_field_info 
 {
     const char *base = tct_basename(out);
     size_t dirlen = (size_t)(base - out);
-    size_t cap = strlen(out) + 32;
+    size_t cap = strlen(out) + 48;
     char *tmp = malloc(cap), *dir = strndup(out, dirlen ? dirlen : 0);
     if (!tmp || !dir) {
         free(tmp);
         free(dir);
         return tct_fail(err, TC_ERR_NOMEM, 0, "out of memory");
     }
-    snprintf(tmp, cap, "%.*s.%s.tmp.XXXXXX", (int)dirlen, out, base);
     int rc = TC_OK;
-    int fd = mkstemp(tmp);
+    int fd = tct_create_temp(tmp, cap, out); /* mode 0666 minus the umask, like open(2) */
     if (fd < 0) {
-        rc = tct_fail(err, TC_ERR_IO, errno, "%s: cannot create a temporary file: %s", out,
-                      strerror(errno));
+        rc = tct_fail(err, TC_ERR_IO, errno, "%s: cannot create a temporary file", out);
     } else {
-        mode_t mask = umask(0);
-        umask(mask);
-        fchmod(fd, 0666 & ~mask);
         rc = write_all(fd, header->p, header->len, err);
         if (rc == TC_OK)
             rc = export_data(c, field, fi, fd, err);
         if (rc == TC_OK && fsync(fd) != 0)
-            rc = tct_fail(err, TC_ERR_IO, errno, "%s: fsync failed: %s", out, strerror(errno));
+            rc = tct_fail(err, TC_ERR_IO, errno, "%s: fsync failed", out);
         if (close(fd) != 0 && rc == TC_OK)
-            rc = tct_fail(err, TC_ERR_IO, errno, "%s: close failed: %s", out, strerror(errno));
+            rc = tct_fail(err, TC_ERR_IO, errno, "%s: close failed", out);
         if (rc == TC_OK && rename(tmp, out) != 0)
-            rc = tct_fail(err, TC_ERR_IO, errno, "%s: cannot rename the temporary into place: %s",
-                          out, strerror(errno));
+            rc = tct_fail(err, TC_ERR_IO, errno, "%s: cannot rename the temporary into place",
+                          out);
         if (rc != TC_OK) {
             unlink(tmp);
             if (err)

@@ -252,8 +252,8 @@ static int file_begin(tcs_source *s, tc_error *err)
             return tct_fail(err, TC_ERR_OVERFLOW, 0, "%s: too large to map", f->path);
         void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, s->st.fd, 0);
         if (p == MAP_FAILED)
-            return tct_fail(err, TC_ERR_IO, errno, "%s: cannot map the Fortran-order array: %s",
-                            f->path, strerror(errno));
+            return tct_fail(err, TC_ERR_IO, errno, "%s: cannot map the Fortran-order array",
+                            f->path);
         s->map = p;
         s->map_len = (size_t)len;
     }

@@ -18,7 +18,8 @@ int tcs_raw_geometry(tcs_file *f, stream *st, const tcs_options *opt, tc_error *
     memset(f->shape, 0, sizeof f->shape);
     for (uint32_t d = 0; d < f->rank; d++)
         f->shape[d] = opt->shape[d];
-    if (!tct_shape_bytes(f->shape, f->rank, tc_dtype_size(f->dtype), &f->record_bytes))
+    size_t isz = tc_dtype_size(f->dtype);
+    if (tc_shape_bytes(f->shape, f->rank, isz, &f->record_bytes, NULL) != TC_OK)
         return tct_fail(err, TC_ERR_OVERFLOW, 0, "%s: --shape overflows 64 bits", st->path);
     if (f->record_bytes == 0)
         return tct_fail(err, TCT_ERR_SOURCE_UNSUPPORTED, 0,

@@ -20,7 +20,7 @@ static int gz_fail(const stream *st, tc_error *err)
     int errnum = Z_OK;
     const char *msg = gzerror(st->gz, &errnum);
     if (errnum == Z_ERRNO)
-        return tct_fail(err, TC_ERR_IO, errno, "%s: read error: %s", st->path, strerror(errno));
+        return tct_fail(err, TC_ERR_IO, errno, "%s: read error", st->path);
     if (errnum == Z_MEM_ERROR)
         return tct_fail(err, TC_ERR_NOMEM, 0, "%s: out of memory in zlib", st->path);
     /* zlib prefixes its message with the descriptor name ("<fd:3>: "): drop that. */
@@ -35,12 +35,12 @@ int st_open(stream *st, const char *path, tc_error *err)
     *st = (stream){.path = path, .fd = -1};
     st->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (st->fd < 0)
-        return tct_fail(err, TC_ERR_IO, errno, "%s: cannot open: %s", path, strerror(errno));
+        return tct_fail(err, TC_ERR_IO, errno, "%s: cannot open", path);
     struct stat sb;
     if (fstat(st->fd, &sb) != 0) {
         int e = errno;
         close(st->fd);
-        return tct_fail(err, TC_ERR_IO, e, "%s: cannot stat: %s", path, strerror(e));
+        return tct_fail(err, TC_ERR_IO, e, "%s: cannot stat", path);
     }
     if (!S_ISREG(sb.st_mode)) {
         close(st->fd);
@@ -52,7 +52,7 @@ int st_open(stream *st, const char *path, tc_error *err)
     if (r < 0) {
         int e = errno;
         close(st->fd);
-        return tct_fail(err, TC_ERR_IO, e, "%s: read error: %s", path, strerror(e));
+        return tct_fail(err, TC_ERR_IO, e, "%s: read error", path);
     }
     if (r == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
         st->gz = gzdopen(st->fd, "rb");
@@ -98,8 +98,7 @@ static int st_read_raw(stream *st, uint8_t *buf, size_t n, size_t *got, tc_error
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0)
-                return tct_fail(err, TC_ERR_IO, errno, "%s: read error: %s", st->path,
-                                strerror(errno));
+                return tct_fail(err, TC_ERR_IO, errno, "%s: read error", st->path);
             if (r == 0)
                 break;
             done += (size_t)r;
@@ -233,7 +232,7 @@ int tcs_set_array_geometry(tcs_file *f, const stream *st, const uint64_t *full, 
     for (uint32_t d = 1; d < ndim; d++)
         f->shape[d - 1] = full[d];
     size_t isz = tc_dtype_size(f->dtype);
-    if (!tct_shape_bytes(f->shape, f->rank, isz, &f->record_bytes) ||
+    if (tc_shape_bytes(f->shape, f->rank, isz, &f->record_bytes, NULL) != TC_OK ||
         !tct_mul(f->record_bytes, f->count, &f->data_bytes) ||
         !tct_add(f->data_bytes, f->header_bytes, &(uint64_t){0}))
         return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "%s: %s size overflows 64 bits", st->path,

@@ -1,11 +1,14 @@
 /* util.c - helpers shared by the command-line tools (see util.h). */
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int tct_fail(tc_error *err, int code, int sys_errno, const char *fmt, ...)
 {
@@ -14,20 +17,34 @@ int tct_fail(tc_error *err, int code, int sys_errno, const char *fmt, ...)
         err->sys_errno = sys_errno;
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
+        if (sys_errno && n >= 0 && (size_t)n < sizeof err->message)
+            snprintf(err->message + n, sizeof err->message - (size_t)n, ": %s", strerror(sys_errno));
     }
     return code;
 }
 
-bool tct_shape_bytes(const uint64_t *shape, uint32_t rank, uint64_t itemsize, uint64_t *out)
+int tct_write_errcode(int e)
 {
-    uint64_t n = itemsize;
-    for (uint32_t d = 0; d < rank; d++)
-        if (!tct_mul(n, shape[d], &n))
-            return false;
-    *out = n;
-    return true;
+    return (e == ENOSPC || e == EFBIG || e == EDQUOT) ? TC_ERR_NO_SPACE : TC_ERR_IO;
+}
+
+int tct_create_temp(char *tmp, size_t cap, const char *target)
+{
+    const char *base = tct_basename(target);
+    for (unsigned n = 0; n < 1000; n++) {
+        if ((size_t)snprintf(tmp, cap, "%.*s.%s.tmp.%ld.%u", (int)(base - target), target, base,
+                             (long)getpid(), n) >= cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
 }
 
 bool tct_parse_u64(const char *s, uint64_t *out)
@@ -565,30 +582,30 @@ bool tct_json_check(const char *s, size_t n, tct_json_info *info, char *why, siz
     return ok;
 }
 
-const char *tct_error_name(int code)
+/* The tool codes' names and descriptions, from TCT_ERROR_LIST; NULL for other codes. */
+static const char *tool_code_text(int code, bool name)
 {
     switch (code) {
-#define TCT_X_NAME(name, num, text)                                                                \
+#define TCT_X_TEXT(nm, num, text)                                                                  \
     case num:                                                                                      \
-        return #name;
-        TCT_ERROR_LIST(TCT_X_NAME)
-#undef TCT_X_NAME
+        return name ? #nm : text;
+        TCT_ERROR_LIST(TCT_X_TEXT)
+#undef TCT_X_TEXT
     default:
-        return tc_error_name(code);
+        return NULL;
     }
+}
+
+const char *tct_error_name(int code)
+{
+    const char *s = tool_code_text(code, true);
+    return s ? s : tc_error_name(code);
 }
 
 const char *tct_strerror(int code)
 {
-    switch (code) {
-#define TCT_X_TEXT(name, num, text)                                                                \
-    case num:                                                                                      \
-        return text;
-        TCT_ERROR_LIST(TCT_X_TEXT)
-#undef TCT_X_TEXT
-    default:
-        return tc_strerror(code);
-    }
+    const char *s = tool_code_text(code, false);
+    return s ? s : tc_strerror(code);
 }
 
 /* Never called: it does not compile if a tool code reuses a library code (duplicate case). */

@@ -11,16 +11,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Fills `err` (may be NULL) and returns `code`. */
+/* Fills `err` (may be NULL) and returns `code`; a non-zero sys_errno appends ": strerror(it)".
+ * The library's tc__fail (lib/error.c) does the same for library errors: the tools use the
+ * public API only, so this is its twin, kept identical on purpose. */
 int tct_fail(tc_error *err, int code, int sys_errno, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* The code for errno `e` of a failed write: TC_ERR_NO_SPACE (disk full, file size or quota
+ * limit) or TC_ERR_IO; the same rule as the library's writer (tc__write_errcode). */
+int tct_write_errcode(int e);
+
+/* Creates a new file at a fresh name "<target>.tmp.<pid>.<n>" next to `target` (the name goes
+ * to tmp, capacity cap), O_EXCL and mode 0666 so the kernel applies the umask: no umask(2)
+ * read-and-restore, which races other threads. @return the fd, or -1 with errno set. */
+int tct_create_temp(char *tmp, size_t cap, const char *target);
 
 /* Checked arithmetic: false on overflow (the result is then unspecified). */
 static inline bool tct_mul(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_mul_overflow(a, b, r); }
 static inline bool tct_add(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_add_overflow(a, b, r); }
-
-/* Product of shape[0..rank) times itemsize; false on overflow. */
-bool tct_shape_bytes(const uint64_t *shape, uint32_t rank, uint64_t itemsize, uint64_t *out);
 
 /* Decimal unsigned integer, the whole string, no sign, no overflow. @return true when valid. */
 bool tct_parse_u64(const char *s, uint64_t *out);
