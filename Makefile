@@ -8,6 +8,7 @@
 #   make bench      the benchmark harness (bench/README.md); not part of make test
 #   make sanitize   the C tests under ASan + UBSan
 #   make test-large a field larger than 4 GiB, written and read back (needs ~5 GB of disk)
+#   make format-check  the C sources against .clang-format (not in make test yet)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install missing Debian packages (as root), or say what to run, and create the
 #                   project venv .venv from requirements/ (a second run installs nothing)
@@ -53,9 +54,9 @@ TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages the build, tests and demo need.
 DEB_PKGS := gcc make pkg-config liblz4-dev libxxhash-dev zlib1g-dev libcmocka-dev \
-            dataset-fashion-mnist clang libclang-rt-14-dev valgrind
+            dataset-fashion-mnist clang libclang-rt-14-dev valgrind clang-format
 
-.PHONY: all deps deps-debian deps-venv test test-install test-c test-valgrind test-e2e test-python test-large demo sanitize install uninstall clean fuzz
+.PHONY: all deps deps-debian deps-venv test test-install test-c test-valgrind test-e2e test-python test-large demo sanitize install uninstall clean fuzz format-check
 
 all: $(BUILD)/tensorcache $(BUILD)/libtensorcache.a $(BUILD)/libtensorcache.so $(BUILD)/tc-demo-check
 
@@ -201,6 +202,18 @@ uninstall:
 
 clean:
 	rm -rf build build-san build-fuzz
+
+# ---- style --------------------------------------------------------------------------------------
+# The C sources against .clang-format. Not part of `make test` yet: the tree is reformatted once
+# (clang-format -i --style=file $(FORMAT_SRC)) when no branch is open, then it joins the tests.
+CLANG_FORMAT ?= clang-format
+FORMAT_SRC := $(wildcard include/*.h lib/*.c lib/*.h tools/*.c tools/*.h tests/unit/*.c tests/unit/*.h)
+format-check:
+	@bad=""; for f in $(FORMAT_SRC); do \
+	  $(CLANG_FORMAT) --style=file "$$f" | cmp -s "$$f" - || bad="$$bad $$f"; done; \
+	if [ -n "$$bad" ]; then echo "format-check: these differ from .clang-format:$$bad"; \
+	  echo "format-check: fix with: $(CLANG_FORMAT) -i --style=file$$bad"; exit 1; fi; \
+	echo "format-check: $(words $(FORMAT_SRC)) files match .clang-format"
 
 # Fuzzing, corruption sweep and crash-safety harness; the benchmark harness.
 -include tests/fuzz/rules.mk

@@ -85,6 +85,12 @@ class HeaderAgreement(unittest.TestCase):
         self.assertEqual(got, want, "python/tensorcache/_format.py DTYPES differs from "
                                     "TC_DTYPE_LIST")
 
+    def test_adapters_know_every_dtype(self):
+        from tensorcache import tf_data
+        missing = [name for name, _, _ in F.DTYPES.values() if name not in tf_data._TF_DTYPES]
+        self.assertEqual(missing, [], "tf_data._TF_DTYPES lacks these dtypes "
+                                      "(docs/HACKING.md, 'Adding a dtype')")
+
     def test_limits_and_flags(self):
         pairs = [("TC_MAX_RANK", F.MAX_RANK), ("TC_MAX_RANK", _native.TC_MAX_RANK),
                  ("TC_MAX_NAME", F.MAX_NAME), ("TC_MAX_LAYOUT", F.MAX_LAYOUT),

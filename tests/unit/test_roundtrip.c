@@ -617,12 +617,15 @@ static void test_every_dtype(void **state)
     model m = {0};
     static const char *names[] = {"", "bool", "u8", "i8", "u16", "i16", "u32", "i32",
                                   "u64", "i64", "f16", "bf16", "f32", "f64"};
+    _Static_assert(sizeof names / sizeof names[0] == TC_DTYPE_MAX_CODE,
+                   "TC_DTYPE_LIST changed: add the new dtype's name to names[] and count it "
+                   "below (docs/HACKING.md, 'Adding a dtype')");
     for (int dt = TC_DTYPE_BOOL; dt < TC_DTYPE_MAX_CODE; dt++) {
         uint64_t shape[2] = {3, 2};
         model_add(&m, names[dt], dt, 2, shape);
         assert_string_equal(tc_dtype_name(dt), names[dt]);
     }
-    assert_int_equal(m.nf, 13);
+    assert_int_equal(m.nf, TC_DTYPE_MAX_CODE - 1);
     model_roundtrip(&m, "dtypes.tc", 17, 1);
 }
 

@@ -168,6 +168,11 @@ static inline void bc_name_overlong(tu_file *f) { tu_set_name(f, 1, "\xc1\xbf", 
 static inline void bc_name_pad(tu_file *f) { tu_set_field(f, 1, TU_F_NAME + 6, 1, 'x'); }
 static inline void bc_dtype0(tu_file *f) { tu_set_field(f, 1, TU_F_DTYPE, 1, 0); }
 static inline void bc_dtype14(tu_file *f) { tu_set_field(f, 1, TU_F_DTYPE, 1, 14); }
+_Static_assert(TC_DTYPE_MAX_CODE == 14,
+               "dtype 14 exists now, so the bad-file case dtype-14 (and tests/bad/"
+               "043-dtype-14.DTYPE.tc) is no longer bad: append a case for the new first unknown "
+               "code, make dtype-14 expect what the file now is, regenerate tests/bad "
+               "(tests/bad/README.md) and update this number (docs/HACKING.md, 'Adding a dtype')");
 static inline void bc_dtype255(tu_file *f) { tu_set_field(f, 1, TU_F_DTYPE, 1, 255); }
 static inline void bc_codec2(tu_file *f) { tu_set_field(f, 0, TU_F_CODEC, 1, 2); }
 static inline void bc_lz4_var(tu_file *f) { tu_set_field(f, 0, TU_F_CODEC, 1, TC_CODEC_LZ4); }
