@@ -7,6 +7,8 @@ missing field a ``KeyError``, a damaged file a ``ValueError`` (``FormatError``).
 """
 
 # (name, number) exactly as TC_ERROR_LIST in include/tensorcache.h; the numbers never change.
+# Kept here for the NumPy-only reader; python/tests/test_header.py compares it with the header
+# and the library, and _native.check_library() refuses a library that disagrees.
 ERROR_CODES = {
     "OK": 0, "IO": 1, "NOMEM": 2, "INVALID_ARG": 3, "TRUNCATED": 4, "BAD_MAGIC": 5, "VERSION": 6,
     "HEADER": 7, "SIZE_MISMATCH": 8, "REGION_BOUNDS": 9, "OVERLAP": 10, "ALIGNMENT": 11,
