@@ -1,8 +1,11 @@
 /* cli.c - error reports, option parsing and formatting shared by the subcommands (cli.h). */
 #include "cli.h"
 
+#include "util.h"
+
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_report(const tc_error *err)
@@ -174,6 +177,39 @@ void cli_prefix_message(tc_error *err, const char *name)
         len = sizeof err->message - 1;
     memcpy(err->message, msg, len);
     err->message[len] = 0;
+}
+
+#define CLI_CHUNK_MAX_SAMPLES 65536u
+
+int cli_for_each_chunk(const tc_cache *c, uint32_t field, uint64_t sample_bytes,
+                       uint64_t chunk_bytes, cli_chunk_fn fn, void *ctx, tc_error *err)
+{
+    uint64_t n = tc_num_samples(c);
+    if (n == 0 || sample_bytes == 0)
+        return TC_OK;
+    uint64_t chunk = sample_bytes >= chunk_bytes ? 1 : chunk_bytes / sample_bytes;
+    if (chunk > CLI_CHUNK_MAX_SAMPLES) /* the index array costs 8 bytes per sample */
+        chunk = CLI_CHUNK_MAX_SAMPLES;
+    if (chunk > n)
+        chunk = n;
+    if (sample_bytes > SIZE_MAX / chunk)
+        return tct_fail(err, TC_ERR_NOMEM, 0, "samples too large for memory");
+    size_t bytes = (size_t)(chunk * sample_bytes);
+    uint8_t *buf = malloc(bytes);
+    uint64_t *idx = malloc((size_t)chunk * sizeof *idx);
+    int rc = buf && idx ? TC_OK : tct_fail(err, TC_ERR_NOMEM, 0, "out of memory");
+    for (uint64_t done = 0; rc == TC_OK && done < n;) {
+        uint64_t m = n - done < chunk ? n - done : chunk;
+        for (uint64_t j = 0; j < m; j++)
+            idx[j] = done + j;
+        rc = tc_gather(c, field, idx, (size_t)m, buf, bytes, err);
+        if (rc == TC_OK)
+            rc = fn(ctx, buf, m, sample_bytes, err);
+        done += m;
+    }
+    free(buf);
+    free(idx);
+    return rc;
 }
 
 int cli_open_cache(tc_cache **c, const char *path, unsigned flags)

@@ -96,6 +96,15 @@ uint64_t cli_alignment_of(uint64_t off);
 /* NumPy type string of a dtype; bf16 (no NumPy type) as its raw bits, "<u2". */
 const char *cli_numpy_name(int dtype);
 
+/* Called with m samples of a fixed-shape field, back to back (m * sample_bytes bytes). */
+typedef int (*cli_chunk_fn)(void *ctx, const uint8_t *samples, uint64_t m, uint64_t sample_bytes,
+                            tc_error *err);
+/* Feeds every sample of fixed-shape field `field`, in order, to fn in chunks of about
+ * `chunk_bytes`, copied out with tc_gather (any stride; LZ4 fields too). @return TC_OK or the
+ * first error (the library's or fn's). */
+int cli_for_each_chunk(const tc_cache *c, uint32_t field, uint64_t sample_bytes,
+                       uint64_t chunk_bytes, cli_chunk_fn fn, void *ctx, tc_error *err);
+
 /* tc_open() that reports failures (naming the file). @return 0 or an exit status. */
 int cli_open_cache(tc_cache **c, const char *path, unsigned flags);
 

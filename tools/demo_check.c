@@ -9,6 +9,7 @@
  * source (N,H,W) is compared with its (N,H,W,1) field (same bytes); --from-layout NCHW
  * transposes 4-D sources as pack does. Exit status: 0 all identical, 1 a mismatch or error,
  * 2 usage. */
+#include "cli.h"
 #include "sources.h"
 #include "util.h"
 
@@ -60,6 +61,17 @@ static void report_diff(const char *name, uint64_t i, const uint8_t *a, const ui
             name, (unsigned long long)i, (unsigned long long)k, a[k], b[k]);
 }
 
+#define DEMO_CHUNK_BYTES (8u << 20)
+
+/* cli_chunk_fn: touches the first and last byte of a gathered chunk. */
+static int touch_chunk(void *ctx, const uint8_t *samples, uint64_t m, uint64_t sample_bytes,
+                       tc_error *err)
+{
+    (void)err;
+    *(uint64_t *)ctx += samples[0] + samples[m * sample_bytes - 1];
+    return TC_OK;
+}
+
 /* One pass over every byte of the field (zero-copy span, or tc_gather for LZ4). */
 static int read_pass(const tc_cache *c, uint32_t field, const tc_field_info *fi,
                      const tc_span *span, uint64_t *acc, tc_error *err)
@@ -78,24 +90,7 @@ static int read_pass(const tc_cache *c, uint32_t field, const tc_field_info *fi,
         }
         return TC_OK;
     }
-    if (n == 0 || fi->sample_bytes == 0)
-        return TC_OK;
-    uint64_t chunk = tcs_chunk_samples(fi->sample_bytes);
-    uint8_t *buf = malloc((size_t)(chunk * fi->sample_bytes));
-    uint64_t *idx = malloc((size_t)chunk * sizeof *idx);
-    int rc = buf && idx ? TC_OK : tct_fail(err, TC_ERR_NOMEM, 0, "out of memory");
-    for (uint64_t done = 0; rc == TC_OK && done < n;) {
-        uint64_t m = n - done < chunk ? n - done : chunk;
-        for (uint64_t j = 0; j < m; j++)
-            idx[j] = done + j;
-        rc = tc_gather(c, field, idx, (size_t)m, buf, (size_t)(chunk * fi->sample_bytes), err);
-        if (rc == TC_OK)
-            *acc += buf[0] + buf[m * fi->sample_bytes - 1];
-        done += m;
-    }
-    free(buf);
-    free(idx);
-    return rc;
+    return cli_for_each_chunk(c, field, fi->sample_bytes, DEMO_CHUNK_BYTES, touch_chunk, acc, err);
 }
 
 /* Times read passes over the field, repeated until at least 50 ms have passed so that small

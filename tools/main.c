@@ -433,34 +433,19 @@ static int write_all(int fd, const void *p, size_t n, tc_error *err)
     return TC_OK;
 }
 
+/* cli_chunk_fn: writes the samples to the fd in *ctx. */
+static int write_chunk(void *ctx, const uint8_t *samples, uint64_t m, uint64_t sample_bytes,
+                       tc_error *err)
+{
+    return write_all(*(const int *)ctx, samples, (size_t)(m * sample_bytes), err);
+}
+
 /* Streams the field's samples to fd in chunks (tc_gather: works for LZ4 fields and strides). */
 static int export_data(const tc_cache *c, uint32_t field, const tc_field_info *fi, int fd,
                        tc_error *err)
 {
-    uint64_t n = tc_num_samples(c);
-    if (n == 0 || fi->sample_bytes == 0)
-        return TC_OK;
-    uint64_t chunk = fi->sample_bytes >= EXPORT_CHUNK_BYTES ? 1 : EXPORT_CHUNK_BYTES / fi->sample_bytes;
-    if (chunk > n)
-        chunk = n;
-    if (fi->sample_bytes > SIZE_MAX / chunk)
-        return tct_fail(err, TC_ERR_NOMEM, 0, "samples too large for memory");
-    size_t bytes = (size_t)(chunk * fi->sample_bytes);
-    uint8_t *buf = malloc(bytes);
-    uint64_t *idx = malloc((size_t)chunk * sizeof *idx);
-    int rc = buf && idx ? TC_OK : tct_fail(err, TC_ERR_NOMEM, 0, "out of memory");
-    for (uint64_t done = 0; rc == TC_OK && done < n;) {
-        uint64_t m = n - done < chunk ? n - done : chunk;
-        for (uint64_t j = 0; j < m; j++)
-            idx[j] = done + j;
-        rc = tc_gather(c, field, idx, (size_t)m, buf, bytes, err);
-        if (rc == TC_OK)
-            rc = write_all(fd, buf, (size_t)(m * fi->sample_bytes), err);
-        done += m;
-    }
-    free(buf);
-    free(idx);
-    return rc;
+    return cli_for_each_chunk(c, field, fi->sample_bytes, EXPORT_CHUNK_BYTES, write_chunk, &fd,
+                              err);
 }
 
 /* Writes header + data to a temporary next to `out`, then renames it over `out`. */
