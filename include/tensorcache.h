@@ -373,8 +373,9 @@ static inline const void *tc_span_at(const tc_span *span, uint64_t i)
  * field into the batch's buffers (the threads are the requests in flight).
  *  - mmap backend (the default tc_open): samples are copied from the mapping. In shuffled or
  *    explicit order the loader advises MADV_RANDOM for the whole file (a random fault then reads
- *    one page, not megabytes of read-around) and, for fields whose samples are 16 KiB or more,
- *    starts the reads of the batch's samples with madvise(MADV_WILLNEED) before copying.
+ *    one page, not megabytes of read-around) and, when less than 90% of the file is in the page
+ *    cache (mincore, once per pass), starts the reads of each batch's samples of 16 KiB or more
+ *    with madvise(MADV_WILLNEED) before copying.
  *  - pread backend (tc_open with TC_OPEN_NO_MMAP): every sample is one pread; with many threads
  *    (default 16) many reads are in flight. Use it for cold data: it is immune to SIGBUS, a file
  *    truncated under the loader gives TC_ERR_TRUNCATED/TC_ERR_IO with the batch.

@@ -164,5 +164,7 @@ int tc__read_sample_cached(const tc_cache *c, uint32_t field, uint64_t i, void *
                            size_t dst_size, tc__block_cache *bc, tc_error *err);
 /* true for the mmap backend */
 bool tc__is_mapped(const tc_cache *c);
+/* Fraction of the file's pages in the page cache (mincore); 1.0 for the pread backend. */
+double tc__resident_fraction(const tc_cache *c);
 
 #endif

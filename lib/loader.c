@@ -94,6 +94,7 @@ uint64_t tc_shuffle_index(uint64_t i, uint64_t n, uint64_t seed, uint64_t epoch)
 enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_HELD };
 
 #define WILLNEED_MIN_BYTES (16u << 10) /* samples this large get MADV_WILLNEED before the copy */
+#define HOT_FRACTION 0.9                 /* a file this resident is hot: no per-sample advice */
 
 typedef struct tc_worker tc_worker;
 typedef struct load_field load_field;
@@ -146,6 +147,7 @@ struct tc_loader {
     tc_worker *workers;
     unsigned flags;
     int mapped;
+    int willneed;        /* this pass: MADV_WILLNEED each batch's large samples (cold mapping) */
     /* the pass (changed by restart only) */
     tc_order order;      /* indices points at own_indices */
     uint64_t *own_indices;
@@ -198,11 +200,11 @@ static void *aligned_buffer(uint64_t bytes)
     return aligned_alloc(64, size);
 }
 
-/* Mapped, shuffled, large samples: start every read of the batch before copying the first. */
+/* A cold mapping in random order, large samples: start every read of the batch before copying
+ * the first (one fault at a time would read them one page at a time). */
 static void willneed(tc_loader *l, slot *s, const load_field *lf)
 {
-    if (l->mapped && !(l->flags & TC_LOADER_NO_ADVICE) && l->order.kind != TC_ORDER_SEQUENTIAL &&
-        lf->info.sample_bytes >= WILLNEED_MIN_BYTES)
+    if (l->willneed && lf->info.sample_bytes >= WILLNEED_MIN_BYTES)
         tc_prefetch(l->cache, lf->field, s->samples, s->batch.size, NULL);
 }
 
@@ -473,12 +475,18 @@ static int check_order(const tc_loader *l, const tc_order *o, uint64_t **idx, ui
     return TC_OK;
 }
 
+/* Advice for a pass. On a hot mapping (HOT_FRACTION resident, checked with mincore once per
+ * pass) the per-batch MADV_WILLNEED is skipped: it would cost a system call per sample for
+ * nothing. */
 static void advise(tc_loader *l)
 {
+    l->willneed = 0;
     if (l->flags & TC_LOADER_NO_ADVICE)
         return;
-    int a = l->order.kind == TC_ORDER_SEQUENTIAL ? TC_ADVICE_SEQUENTIAL : TC_ADVICE_RANDOM;
-    tc_advise(l->cache, TC_ALL_FIELDS, a, NULL); /* a hint: failure changes nothing */
+    int random = l->order.kind != TC_ORDER_SEQUENTIAL;
+    tc_advise(l->cache, TC_ALL_FIELDS, random ? TC_ADVICE_RANDOM : TC_ADVICE_SEQUENTIAL,
+              NULL); /* a hint: failure changes nothing */
+    l->willneed = random && l->mapped && tc__resident_fraction(l->cache) < HOT_FRACTION;
 }
 
 /* Installs a checked order (the loader must be idle: no slot FILLING). */

@@ -691,6 +691,26 @@ int tc_read_sample(const tc_cache *c, uint32_t field, uint64_t i, void *dst, siz
 
 bool tc__is_mapped(const tc_cache *c) { return c->map != NULL; }
 
+double tc__resident_fraction(const tc_cache *c)
+{
+    if (!c->map || c->h.file_size == 0)
+        return 1.0;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t pages = (c->h.file_size + page - 1) / page, resident = 0;
+    unsigned char vec[4096]; /* in slices, so the vector stays small whatever the file size */
+    for (uint64_t first = 0; first < pages; first += sizeof vec) {
+        uint64_t n = pages - first < sizeof vec ? pages - first : sizeof vec;
+        uint64_t len = n * page;
+        if (first * page + len > c->h.file_size)
+            len = c->h.file_size - first * page;
+        if (mincore((void *)(c->map + first * page), len, vec) != 0)
+            return 1.0; /* unknown: assume hot (no extra advice) */
+        for (uint64_t k = 0; k < n; k++)
+            resident += vec[k] & 1;
+    }
+    return (double)resident / (double)pages;
+}
+
 int tc__read_sample_cached(const tc_cache *c, uint32_t field, uint64_t i, void *dst,
                            size_t dst_size, tc__block_cache *bc, tc_error *err)
 {

@@ -192,6 +192,12 @@ class CacheDataset(tud.Dataset):
                               **kwargs)
 
 
+    def engine_loader(self, batch_size, **kwargs):
+        """A TorchLoader (the C batch engine) over this dataset's file, fields and as_dict;
+        keyword arguments as TorchLoader's (shuffle, seed, sampler, pin_memory, copy, ...)."""
+        return TorchLoader(self, batch_size=batch_size, **kwargs)
+
+
 class IndexBatchSampler(tud.Sampler):
     """Batches of indices as int64 NumPy arrays sliced from one permutation (or arange).
 

@@ -108,6 +108,9 @@ class TorchLoaderTest(unittest.TestCase):
         self.assertEqual(list(ys), list(range(N)))
         np.testing.assert_array_equal(torch.cat([b["x"] for b in held]).numpy(), self.x)
         ld.close()
+        with ds.engine_loader(batch_size=30, shuffle=True, seed=2) as eng:
+            ys = [int(i) for b in eng for i in b["y"]]
+        self.assertEqual(ys, [tensorcache.shuffle_index(p, N, 2, 0) for p in range(N)])
         # the dataset itself is still a DataLoader dataset
         batch = next(iter(tud.DataLoader(ds, batch_size=4)))
         self.assertEqual(list(batch["y"].numpy()), [0, 1, 2, 3])
