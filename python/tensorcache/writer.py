@@ -758,10 +758,29 @@ def _stack_column(values):
     a0 = arrs[0]
     if any(a.shape != a0.shape or a.dtype != a0.dtype for a in arrs):
         return arrs
-    out = np.empty((len(arrs),) + a0.shape, a0.dtype)
+    shape = (len(arrs),) + a0.shape
+    shared = _shared_batch(shape, a0.dtype)
+    out = shared.numpy() if shared is not None else np.empty(shape, a0.dtype)
     for i, a in enumerate(arrs):
         out[i] = a
-    return out
+    return shared if shared is not None else out
+
+
+# dtypes a torch tensor shares with NumPy as they are (no widening, no reinterpretation)
+_SHM_DTYPES = ("|b1", "|u1", "|i1", "<i2", "<i4", "<i8", "<f2", "<f4", "<f8")
+
+
+def _shared_batch(shape, dtype):
+    """In a DataLoader worker: an empty tensor in shared memory, so that the batch reaches the
+    main process without being pickled through a pipe (the main process maps the same pages and
+    the C writer reads them from there). None elsewhere, or for dtypes torch does not share."""
+    import torch.utils.data as tud
+    if tud.get_worker_info() is None or np.dtype(dtype).str not in _SHM_DTYPES:
+        return None
+    import torch
+    proto = torch.from_numpy(np.empty(0, dtype))
+    nbytes = int(np.prod(shape, dtype=np.int64)) * proto.element_size()
+    return proto.set_(torch.UntypedStorage._new_shared(max(nbytes, 1)), 0, shape)
 
 
 def _stack_collate(samples):
