@@ -12,10 +12,12 @@
  *  - Every function that can fail takes a `tc_error *err` last and fills it with the code, the
  *    errno involved (if any) and a specific message on failure. `err` may be NULL. On success
  *    `err` is left untouched.
- *  - NULL handles: a NULL tc_cache * or tc_writer * is TC_ERR_INVALID_ARG for every function
- *    that returns an error code; the getters (tc_num_samples, tc_num_fields, tc_file_size,
- *    tc_format_version, tc_writer_count, tc_writer_bytes) return 0; tc_close and
- *    tc_writer_abort do nothing. Output pointers must not be NULL unless a function says so.
+ *  - NULL handles: a NULL tc_cache *, tc_writer * or tc_loader * is TC_ERR_INVALID_ARG for
+ *    every function that returns an error code; the getters (tc_num_samples, tc_num_fields,
+ *    tc_file_size, tc_format_version, tc_writer_count, tc_writer_bytes,
+ *    tc_loader_num_batches, tc_loader_num_threads) return 0; tc_close, tc_writer_abort,
+ *    tc_loader_release and tc_loader_close do nothing. Output pointers must not be NULL
+ *    unless a function says so.
  *  - All sizes, offsets and counts are 64-bit. Nothing read from a file is trusted before it has
  *    been validated with overflow-checked arithmetic.
  *  - Thread safety: a tc_cache is immutable after tc_open() returns; every read function may be

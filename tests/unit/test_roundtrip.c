@@ -884,6 +884,13 @@ static void test_error_contract(void **state)
     EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_writer_append(NULL, NULL, &e_));
     EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_writer_append_batch(NULL, 1, NULL, &e_));
     EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_writer_finish(NULL, &e_));
+    tc_loader *ld = NULL;
+    const tc_batch *batch;
+    tc_order order = {0};
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_loader_create(&ld, NULL, NULL, NULL, &e_));
+    assert_null(ld);
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_loader_next(NULL, &batch, 0, &e_));
+    EXPECT_FILLED(TC_ERR_INVALID_ARG, tc_loader_restart(NULL, &order, &e_));
     /* ... 0 from the getters, nothing from the destructors. */
     assert_int_equal(tc_num_samples(NULL), 0);
     assert_int_equal(tc_num_fields(NULL), 0);
@@ -891,6 +898,10 @@ static void test_error_contract(void **state)
     assert_int_equal(tc_format_version(NULL), 0);
     assert_int_equal(tc_writer_count(NULL), 0);
     assert_int_equal(tc_writer_bytes(NULL), 0);
+    assert_int_equal(tc_loader_num_batches(NULL), 0);
+    assert_int_equal(tc_loader_num_threads(NULL), 0);
+    tc_loader_release(NULL);
+    tc_loader_close(NULL);
     tc_close(NULL);
     tc_writer_abort(NULL);
     /* err may be NULL on every path */
