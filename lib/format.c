@@ -357,10 +357,10 @@ tc_region *tc__sorted_regions(const tc_header *h, const tc_field_entry *fields, 
     tc_region *r = malloc((3 + 2 * (size_t)h->num_fields) * sizeof *r);
     if (!r)
         return NULL;
-    r[n++] = (tc_region){0, TC_HEADER_SIZE, UINT32_MAX, "header"};
-    r[n++] = (tc_region){h->ft_offset, h->ft_size, UINT32_MAX, "field table"};
+    r[n++] = (tc_region){0, TC_HEADER_SIZE, TC__NO_FIELD, "header"};
+    r[n++] = (tc_region){h->ft_offset, h->ft_size, TC__NO_FIELD, "field table"};
     if (h->meta_size)
-        r[n++] = (tc_region){h->meta_offset, h->meta_size, UINT32_MAX, "metadata"};
+        r[n++] = (tc_region){h->meta_offset, h->meta_size, TC__NO_FIELD, "metadata"};
     for (uint32_t k = 0; k < h->num_fields; k++) {
         if (fields[k].data_size)
             r[n++] = (tc_region){fields[k].data_offset, fields[k].data_size, k, "data"};
@@ -374,7 +374,7 @@ tc_region *tc__sorted_regions(const tc_header *h, const tc_field_entry *fields, 
 
 static void describe_region(const tc_region *r, const tc_field_entry *fields, char *buf, size_t n)
 {
-    if (r->field == UINT32_MAX)
+    if (r->field == TC__NO_FIELD)
         snprintf(buf, n, "%s [%llu, %llu)", r->what, (unsigned long long)r->off,
                  (unsigned long long)(r->off + r->size));
     else

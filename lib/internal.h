@@ -50,6 +50,10 @@
 #define TC_KIND_FIXED 0u
 #define TC_KIND_VARIABLE 1u
 
+/* A field number that names no field: tc_region's header, field table and metadata, and an
+ * empty tc__block_cache. (The public TC_ALL_FIELDS has the same value for another purpose.) */
+#define TC__NO_FIELD UINT32_MAX
+
 /* header field offsets */
 enum {
     H_MAGIC = 0, H_VMAJOR = 8, H_VMINOR = 10, H_HSIZE = 12, H_FILE_SIZE = 16, H_NSAMPLES = 24,
@@ -131,7 +135,7 @@ int tc__check_regions(const tc_header *h, const tc_field_entry *fields, tc_error
  * caller frees the array. NULL when out of memory. */
 typedef struct {
     uint64_t off, size;
-    uint32_t field; /* UINT32_MAX for header, field table, metadata */
+    uint32_t field; /* TC__NO_FIELD for header, field table, metadata */
     const char *what;
 } tc_region;
 tc_region *tc__sorted_regions(const tc_header *h, const tc_field_entry *fields, size_t *count);
@@ -151,7 +155,7 @@ typedef struct {
 } tc_block_entry;
 
 /* ---- for the loader (reader.c) ---- */
-/* One decoded LZ4 block kept between reads of the same thread (field UINT32_MAX: none yet). */
+/* One decoded LZ4 block kept between reads of the same thread (field TC__NO_FIELD: none yet). */
 typedef struct {
     uint8_t *buf;
     uint64_t cap;

@@ -542,7 +542,7 @@ static int setup(tc_loader *l, const tc_loader_options *opt, tc_error *err)
     for (uint32_t t = 0; t < l->T; t++) {
         tc_worker *w = &l->workers[t];
         w->l = l;
-        w->bc.field = UINT32_MAX;
+        w->bc.field = TC__NO_FIELD;
         w->sorted = malloc(2 * l->B * sizeof *w->sorted);
         if (!w->sorted)
             return tc__fail(err, TC_ERR_NOMEM, 0, "tc_loader: out of memory for a worker");

@@ -721,7 +721,7 @@ int tc__read_sample_cached(const tc_cache *c, uint32_t field, uint64_t i, void *
         return too_small(err, f, f->sample_bytes, dst_size);
     uint64_t b = i / f->block_samples;
     if (bc->field != field || bc->block != b) {
-        bc->field = UINT32_MAX; /* a failed decode leaves no valid block behind */
+        bc->field = TC__NO_FIELD; /* a failed decode leaves no valid block behind */
         int rc = decode_block(c, f, b, &bc->buf, &bc->cap, err);
         if (rc)
             return rc;
