@@ -404,8 +404,8 @@ static inline const void *tc_span_at(const tc_span *span, uint64_t i)
  *
  * Extending (HACKING): each loaded field has one "materialize" step that writes a batch's samples
  * into the field's slot buffer (lib/loader.c, materialize_fn). A decoder for an encoded field
- * (JPEG/PNG bytes -> a fixed HxWxC slot, with crop and flip) plugs in as one more such step; the
- * note at the top of lib/loader.c says how.
+ * (JPEG/PNG bytes -> a fixed HxWxC slot, with crop and flip) plugs in as one more such step;
+ * docs/HACKING.md ("Adding a field kind to the batch loader") says how.
  * ------------------------------------------------------------------------------------------- */
 
 /*! tc_shuffle_index() :

@@ -9,15 +9,8 @@
  * Everything that changes state is under `mu`; the fields a worker reads while filling (order,
  * fields, cache) change only in tc_loader_restart() while no batch is FILLING.
  *
- * Adding a field kind (HACKING): every loaded field has a `materialize` function that writes the
- * samples of one batch into the field's slot buffer. A decoder for an encoded field (e.g. JPEG
- * bytes -> fixed HxWxC u8 with crop and flip) is one more such function plus the output
- * description in load_field (dtype, rank, shape, out_bytes = bytes per sample in the slot):
- * set it in setup_field for that field, read the encoded bytes with tc_sample()/tc_read_sample()
- * into the worker's scratch buffer (worker.scratch, capacity scratch_cap, freed at close), decode into
- * `dst + k * out_bytes`, and derive per-sample randomness from (seed, epoch, sample number) so
- * that the result does not depend on which thread ran it. Errors are returned with
- * sample_error(), which records the field and sample number with the batch. */
+ * Adding a field kind (e.g. a JPEG decoder into a fixed-size slot): one more materialize_fn,
+ * chosen in setup_field; docs/HACKING.md ("Adding a field kind to the batch loader") says how. */
 #include "internal.h"
 
 #include <errno.h>
