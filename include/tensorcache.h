@@ -110,6 +110,9 @@ TC_API size_t tc_type_size(const char *name);
     X(BUFFER_TOO_SMALL, 30, "destination buffer too small")                                        \
     X(FIELD_COUNT, 31, "invalid number of fields")                                                 \
     X(PADDING, 32, "padding bytes between regions are not zero")                                   \
+    X(EXISTS, 37, "output file exists (overwriting was not requested)")                           \
+    X(SAME_FILE, 38, "output is the same file as an input")                                       \
+    X(NOT_REGULAR, 39, "output is a directory, socket or block device, which is never replaced")   \
     X(STOPPED, 42, "loader stopped after delivering an error; restart it")                        \
     X(TIMEOUT, 43, "no batch became ready within the timeout")
 /* 33-36 are reserved: the tensorcache command's own codes (SOURCE_FORMAT, SOURCE_UNSUPPORTED,
@@ -521,6 +524,7 @@ TC_API void tc_loader_close(tc_loader *l);
  * Streaming writer
  * ------------------------------------------------------------------------------------------- */
 typedef struct tc_writer tc_writer;
+typedef struct tc_output tc_output; /* an output file under the output policy (below) */
 
 /* A field declaration. */
 typedef struct {
@@ -543,11 +547,35 @@ typedef struct {
     const uint64_t *shape;           /* variable fields: this sample's shape (rank entries) */
 } tc_value;
 
+/* Output flags (tc_writer_create_ex, tc_output_open). */
+#define TC_WRITE_DEFAULT 0u   /* never replace anything at the path: TC_ERR_EXISTS */
+#define TC_WRITE_OVERWRITE 1u /* replace a regular file, or a symbolic link (the link itself,
+                                 never its target) */
+
+/*! tc_writer_create_ex() :
+ *  Starts writing the cache `path` under the output policy (tc_output_open() below): nothing
+ *  appears at `path` until tc_writer_finish() succeeds; an existing file there is refused
+ *  (TC_ERR_EXISTS) unless `flags` has TC_WRITE_OVERWRITE, and refused whatever the flags if it is
+ *  the same file as one of inputs[0..ninputs) (paths the caller reads: TC_ERR_SAME_FILE; a path
+ *  that does not exist is ignored), or a directory, socket or block device
+ *  (TC_ERR_NOT_REGULAR); an existing FIFO or character device is streamed into. Data
+ *  goes to an unnamed (O_TMPFILE) or hidden temporary file in the same directory. Stale
+ *  temporaries of earlier crashed writers to the same path are removed.
+ *  @return TC_OK and *out, or an error. */
+TC_API int tc_writer_create_ex(tc_writer **out, const char *path, unsigned flags,
+                               const char *const *inputs, size_t ninputs, tc_error *err);
+
 /*! tc_writer_create() :
- *  Starts writing `path`. Nothing appears at `path` until tc_writer_finish() succeeds: data goes
- *  to an unnamed (O_TMPFILE) or hidden temporary file in the same directory. Stale temporaries of
- *  earlier crashed writers to the same path are removed. @return TC_OK and *out, or an error. */
+ *  tc_writer_create_ex(out, path, TC_WRITE_OVERWRITE, NULL, 0, err): as library 0.1, which
+ *  replaced an existing file. New code should use tc_writer_create_ex() with TC_WRITE_DEFAULT
+ *  unless replacing is what the user asked for. */
 TC_API int tc_writer_create(tc_writer **out, const char *path, tc_error *err);
+
+/*! tc_writer_create_on() :
+ *  Starts writing a cache into `o`, an output opened with tc_output_open() or
+ *  tc_output_open_fd() (below), e.g. standard output. The writer owns `o` from now on, even
+ *  when this call fails; tc_writer_finish() commits it. */
+TC_API int tc_writer_create_on(tc_writer **out, tc_output *o, tc_error *err);
 
 /*! tc_writer_add_field() : declares a field; only before the first append. */
 TC_API int tc_writer_add_field(tc_writer *w, const tc_field_spec *spec, tc_error *err);
@@ -576,13 +604,54 @@ TC_API uint64_t tc_writer_count(const tc_writer *w);
 TC_API uint64_t tc_writer_bytes(const tc_writer *w);
 
 /*! tc_writer_finish() :
- *  Lays out the file, writes field table, metadata and header, fsyncs, renames over `path`
- *  atomically and fsyncs the directory. Frees `w` whatever the outcome; on failure `path` is
+ *  Lays out the file, writes field table, metadata and header, fsyncs, and publishes it under
+ *  the output policy (tc_output_commit(): an atomic rename onto `path`, then an fsync of the
+ *  directory; or a copy into the stream). Frees `w` whatever the outcome; on failure `path` is
  *  untouched and no temporary file is left. */
 TC_API int tc_writer_finish(tc_writer *w, tc_error *err);
 
 /*! tc_writer_abort() : discards everything written; `path` is untouched. Frees `w`. NULL ok. */
 TC_API void tc_writer_abort(tc_writer *w);
+
+/* ---------------------------------------------------------------------------------------------
+ * Output files: the policy of tc_writer_create_ex(), for any file a program writes (the
+ * tensorcache command uses it for `export` too). Rules, in order (docs/CLI.md, "Output files"):
+ *   1. same file as a protected input (st_dev and st_ino, through links)  -> TC_ERR_SAME_FILE
+ *   2. path resolves to a FIFO or character device       -> streamed into at commit, never replaced
+ *   3. directory, socket, block device                   -> TC_ERR_NOT_REGULAR
+ *   4. regular file or symbolic link, no TC_WRITE_OVERWRITE -> TC_ERR_EXISTS
+ *   5. regular file or symbolic link, TC_WRITE_OVERWRITE -> replaced atomically (a link itself,
+ *                                                           never its target)
+ *   6. nothing there                                     -> created atomically
+ * The checks run at open (to fail early) and again at commit, race-free: without
+ * TC_WRITE_OVERWRITE by renameat2(RENAME_NOREPLACE) (linkat where unsupported); with it by
+ * RENAME_EXCHANGE and a check of the displaced entry, which is put back if it is refused.
+ * ------------------------------------------------------------------------------------------- */
+/*! tc_output_open() :
+ *  Starts an output to `path` (rules above); inputs[0..ninputs) are the paths the caller reads,
+ *  which the output may never be (NULL entries and paths that do not exist are ignored). Write
+ *  the content through tc_output_fd(); nothing appears at `path` before tc_output_commit().
+ *  @return TC_OK and *out, or an error (*out = NULL). */
+TC_API int tc_output_open(tc_output **out, const char *path, unsigned flags,
+                          const char *const *inputs, size_t ninputs, tc_error *err);
+
+/*! tc_output_open_fd() :
+ *  An output streamed into the open descriptor `fd` (not closed) at commit. */
+TC_API int tc_output_open_fd(tc_output **out, int fd, const char *const *inputs, size_t ninputs,
+                             tc_error *err);
+
+/*! tc_output_fd() :
+ *  @return the descriptor of the temporary that becomes the output: a regular file, open for
+ *  reading and writing, positioned at 0 (write() and pwrite() both work). Do not close it. */
+TC_API int tc_output_fd(const tc_output *o);
+
+/*! tc_output_commit() :
+ *  fsyncs the temporary and publishes it (rename, or copy into the stream). Frees `o` whatever
+ *  the outcome; on failure the path is untouched and no temporary is left. */
+TC_API int tc_output_commit(tc_output *o, tc_error *err);
+
+/*! tc_output_abort() : discards the output; the path is untouched. Frees `o`. NULL ok. */
+TC_API void tc_output_abort(tc_output *o);
 
 #ifdef __cplusplus
 }

@@ -16,7 +16,7 @@ ERROR_CODES = {
     "SHAPE": 18, "INDEX": 19, "CHECKSUM": 20, "LAYOUT": 21, "NOT_FOUND": 22, "RANGE": 23,
     "WRONG_KIND": 24, "METADATA": 25, "STATE": 26, "SAMPLE_MISMATCH": 27, "NO_SPACE": 28,
     "CORRUPT_BLOCK": 29, "BUFFER_TOO_SMALL": 30, "FIELD_COUNT": 31, "PADDING": 32,
-    "STOPPED": 42, "TIMEOUT": 43,
+    "EXISTS": 37, "SAME_FILE": 38, "NOT_REGULAR": 39, "STOPPED": 42, "TIMEOUT": 43,
 }
 # 33-36 are the tensorcache command's own codes (tools/errors.h); the library never returns them.
 ERROR_NAMES = {num: name for name, num in ERROR_CODES.items()}
@@ -81,6 +81,15 @@ class InvalidArgumentError(Error, ValueError):
     """An argument is invalid (bad layout tag, unsupported dtype, ...)."""
 
 
+class OutputExistsError(Error, FileExistsError):
+    """The output path exists and ``overwrite=True`` was not given (EXISTS)."""
+
+
+class OutputRefusedError(Error, OSError):
+    """The output may never be written: it is the same file as an input (SAME_FILE), or a
+    directory, socket or block device (NOT_REGULAR). ``overwrite=True`` does not change that."""
+
+
 class NativeLibraryError(Error, OSError):
     """A native library (libtensorcache, libxxhash, liblz4) is needed and could not be loaded."""
 
@@ -91,7 +100,8 @@ class NativeLibraryError(Error, OSError):
 _CLASS_BY_CODE = {
     "IO": TCIOError, "NO_SPACE": TCIOError, "NOT_FOUND": NotFoundError, "RANGE": RangeError,
     "WRONG_KIND": WrongKindError, "SAMPLE_MISMATCH": SampleMismatchError,
-    "INVALID_ARG": InvalidArgumentError,
+    "INVALID_ARG": InvalidArgumentError, "EXISTS": OutputExistsError,
+    "SAME_FILE": OutputRefusedError, "NOT_REGULAR": OutputRefusedError,
 }
 
 

@@ -32,6 +32,7 @@ TC_MAX_RANK = 8
 TC_DIM_VARIABLE = (1 << 64) - 1
 TC_OPEN_VERIFY = 1
 TC_OPEN_NO_MMAP = 2
+TC_WRITE_OVERWRITE = 1
 _SONAMES = ("libtensorcache.so",) + tuple("libtensorcache.so.%d.%d" % v for v in KNOWN_VERSIONS)
 
 
@@ -127,6 +128,8 @@ def _declare(lib):
         "tc_gather": (ci, [vp, u32, P(u64), sz, vp, sz, err]),
         "tc_verify": (ci, [vp, err]),
         "tc_writer_create": (ci, [P(vp), ctypes.c_char_p, err]),
+        "tc_writer_create_ex": (ci, [P(vp), ctypes.c_char_p, ctypes.c_uint,
+                                     P(ctypes.c_char_p), sz, err]),
         "tc_writer_add_field": (ci, [vp, P(tc_field_spec), err]),
         "tc_writer_set_metadata": (ci, [vp, ctypes.c_char_p, sz, err]),
         "tc_writer_append": (ci, [vp, P(tc_value), err]),

@@ -201,7 +201,10 @@ class BadSampleTest(unittest.TestCase):
                 before = sorted(os.listdir(d.path))
                 fn = tensorcache.pack_batches if batches else tensorcache.pack
                 with self.assertRaises(exc_type) as cm:
-                    fn(target, samples() if callable(samples) else samples, progress=False, **kw)
+                    # overwrite=True: a failure must leave the target alone even when replacing
+                    # it was allowed
+                    fn(target, samples() if callable(samples) else samples, progress=False,
+                       overwrite=True, **kw)
                 if code is not None:
                     self.assertEqual(cm.exception.code, code, str(cm.exception))
                 self.assertEqual(sorted(os.listdir(d.path)), before)

@@ -399,7 +399,7 @@ expect_pack_fail "bool bytes other than 0/1" 1 SAMPLE_MISMATCH --dtype bool "x=r
 name="failed pack leaves an existing target unchanged"
 printf 'previous contents\n' >"$B/exists.tc"
 cp "$B/exists.tc" "$T/exists.orig"
-run "$TC" pack "$B/exists.tc" "a=$G/n10.npy" "b=$G/corrupt.npy.gz"
+run "$TC" pack --force "$B/exists.tc" "a=$G/n10.npy" "b=$G/corrupt.npy.gz"
 if check_err "$name" 1 SOURCE_FORMAT; then
     if cmp -s "$B/exists.tc" "$T/exists.orig" && no_leftovers "$B"; then ok "$name"
     else bad "$name" "target changed or temporary left"; fi
@@ -515,6 +515,28 @@ if [ -f "$FMNIST/train-images-idx3-ubyte.gz" ]; then
     rm -f "$O/fm_image.npy"
 else
     skip "fashion-mnist" "$FMNIST not installed (make deps)"
+fi
+
+# Output safety (docs/CLI.md, "Output files"): the rules table, as this user and, when root,
+# as 'nobody' in a directory of its own (tests/e2e/output_rules.sh).
+output_rules() { # LABEL [PREFIX...]
+    local label=$1 dir
+    shift
+    dir=$(mktemp -d /tmp/tc-output-rules.XXXXXX) || return
+    [ $# -gt 0 ] && chown 65534:65534 "$dir"
+    chmod 755 "$dir"
+    local log
+    log=$("$@" bash "$HERE/output_rules.sh" "$TC" "$dir" "$G/n10.npy" "$label" 2>&1)
+    echo "$log" | grep -v ' passed, .* failed$'
+    PASS=$((PASS + $(grep -c '^ok' <<<"$log")))
+    FAIL=$((FAIL + $(grep -c '^FAIL' <<<"$log")))
+    rm -rf "$dir"
+}
+output_rules "$(id -un)"
+if [ "$(id -u)" = 0 ] && setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
+    output_rules nobody setpriv --reuid=65534 --regid=65534 --clear-groups
+else
+    skip "output rules (nobody)" "not root, or setpriv cannot change user"
 fi
 
 t_end=$(date +%s)
