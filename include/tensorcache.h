@@ -70,6 +70,16 @@ TC_API const char *tc_version_string(void);
  *  differs must refuse the library. */
 TC_API size_t tc_type_size(const char *name);
 
+/*! tc_version() :
+ *  The linked library's version, each part on its own (any pointer may be NULL). Unlike
+ *  TC_VERSION_NUMBER, no part can overflow into another. */
+TC_API void tc_version(unsigned *major, unsigned *minor, unsigned *patch);
+
+/*! tc_format_written() :
+ *  The file format version this library writes (TC_FORMAT_MAJOR/MINOR of the linked library;
+ *  any pointer may be NULL). It reads every 1.x file. */
+TC_API void tc_format_written(unsigned *major, unsigned *minor);
+
 /* ---------------------------------------------------------------------------------------------
  * Errors. One list of what the library can return; the numbers are part of the ABI and never
  * change or get reused. Numbers increase down the list but may skip reserved ones, so
@@ -201,10 +211,25 @@ typedef enum { TC_CODEC_NONE = 0, TC_CODEC_LZ4 = 1 } tc_codec;
  * ------------------------------------------------------------------------------------------- */
 typedef struct tc_cache tc_cache;
 
-/* Open flags. */
+/* Open flags, and what each level of checking checks and costs:
+ *  TC_OPEN_DEFAULT       at open: the header, the field table and the metadata (each against its
+ *                        checksum), every field entry and the regions' placement. Cost
+ *                        O(fields + metadata), independent of N. On each access: the index
+ *                        entries a variable or LZ4 sample needs, and an LZ4 block must decode to
+ *                        exactly its size. Payload bytes are not checksummed.
+ *  TC_OPEN_CHECK_BLOCKS  also, on every LZ4 block read (tc_read_sample, tc_gather, ...): the
+ *                        block's own XXH3-64 checksum (FORMAT.md section 7) over its compressed
+ *                        bytes, before decoding. Cost: one hash pass over the compressed bytes
+ *                        read, a few percent of the decode (XXH3 runs at >10 GB/s). Uncompressed
+ *                        fields have no per-sample checksum, so nothing changes for them.
+ *  TC_OPEN_VERIFY        full validation at open, as tc_verify(): every index entry, every
+ *                        region checksum, every LZ4 block checksum, every block decoded, zero
+ *                        padding. Cost O(file size): the whole file is read (LZ4 data twice).
+ *  TC_OPEN_NO_MMAP       pread backend: no mapping, I/O errors come back as TC_ERR_IO. */
 #define TC_OPEN_DEFAULT 0u
-#define TC_OPEN_VERIFY 1u  /* full validation: every index entry, every checksum (cost O(file)) */
-#define TC_OPEN_NO_MMAP 2u /* pread backend: no mapping, I/O errors come back as TC_ERR_IO */
+#define TC_OPEN_VERIFY 1u
+#define TC_OPEN_NO_MMAP 2u
+#define TC_OPEN_CHECK_BLOCKS 4u
 
 /* A field's description. Pointers stay valid until tc_close(). */
 typedef struct {
@@ -256,8 +281,15 @@ TC_API uint64_t tc_num_samples(const tc_cache *cache);
 TC_API uint32_t tc_num_fields(const tc_cache *cache);
 /*! tc_file_size() : @return the size of the file in bytes. */
 TC_API uint64_t tc_file_size(const tc_cache *cache);
-/*! tc_format_version() : @return the file's format version as major*100 + minor (format minor
- *  versions stay below 100, so the number is unambiguous). */
+/*! tc_file_format() :
+ *  The format version recorded in the file's header: *major (always 1 for files this library
+ *  opens) and *minor (0..65535; a later minor than tc_format_written() is read as 1.x). Any
+ *  pointer may be NULL. */
+TC_API void tc_file_format(const tc_cache *cache, unsigned *major, unsigned *minor);
+
+/*! tc_format_version() : DEPRECATED, use tc_file_format().
+ *  @return major*100 + minor, which is ambiguous once a minor reaches 100 (1.150 and 2.50 both
+ *  give 250); kept so that callers of library 0.1 still build and run. */
 TC_API unsigned tc_format_version(const tc_cache *cache);
 
 /*! tc_describe_field() :
@@ -337,7 +369,8 @@ TC_API int tc_prefetch(const tc_cache *cache, uint32_t field, const uint64_t *id
                        tc_error *err);
 
 /*! tc_verify() :
- *  Full check of an open cache: every index entry, every block, every checksum, zero padding.
+ *  Full check of an open cache: every index entry, every region checksum and every LZ4 block
+ *  checksum (even when the region's matches), every block decoded, zero padding.
  *  @return TC_OK or the first problem found, with field, sample range and byte range in err. */
 TC_API int tc_verify(const tc_cache *cache, tc_error *err);
 

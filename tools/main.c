@@ -152,12 +152,13 @@ static void info_json_field(tct_buf *b, const tc_cache *c, const tc_field_info *
 static int info_json(const tc_cache *c, const char *path)
 {
     tct_buf b = {0};
-    unsigned v = tc_format_version(c);
+    unsigned vmaj, vmin;
+    tc_file_format(c, &vmaj, &vmin);
     tct_buf_puts(&b, "{\"file\": ");
     tct_buf_json_str(&b, path, strlen(path));
     tct_buf_printf(&b, ", \"format_version\": \"%u.%u\", \"file_size\": %llu, "
                    "\"num_samples\": %llu, \"num_fields\": %u, \"fields\": [",
-                   v / 100, v % 100, (unsigned long long)tc_file_size(c),
+                   vmaj, vmin, (unsigned long long)tc_file_size(c),
                    (unsigned long long)tc_num_samples(c), tc_num_fields(c));
     for (uint32_t k = 0; k < tc_num_fields(c); k++) {
         tc_field_info fi;
@@ -241,11 +242,12 @@ static void print_metadata(const char *m, size_t n)
 
 static int info_text(const tc_cache *c, const char *path)
 {
-    unsigned v = tc_format_version(c);
+    unsigned vmaj, vmin;
+    tc_file_format(c, &vmaj, &vmin);
     char hs[32];
     cli_human_bytes(hs, sizeof hs, tc_file_size(c));
     printf("file:           %s\n", path);
-    printf("format version: %u.%u\n", v / 100, v % 100);
+    printf("format version: %u.%u\n", vmaj, vmin);
     printf("file size:      %llu bytes (%s)\n", (unsigned long long)tc_file_size(c), hs);
     printf("samples (N):    %llu\n", (unsigned long long)tc_num_samples(c));
     printf("fields:         %u\n", tc_num_fields(c));
@@ -345,8 +347,10 @@ static int cmd_verify(int argc, char **argv)
             continue;
         }
         double el = tct_now() - t0;
+        unsigned vmaj, vmin;
+        tc_file_format(c, &vmaj, &vmin);
         printf("OK %s: format %u.%u, %llu samples, %u fields, %llu bytes verified in %.2f s\n",
-               paths[i], tc_format_version(c) / 100, tc_format_version(c) % 100,
+               paths[i], vmaj, vmin,
                (unsigned long long)tc_num_samples(c), tc_num_fields(c),
                (unsigned long long)tc_file_size(c), el);
         tc_close(c);
@@ -474,7 +478,7 @@ static int cmd_export(int argc, char **argv)
 {
     opt_iter it = cli_opts(&cli_cmd_export, argc, argv);
     const char *arg, *path = NULL, *field = NULL, *out = NULL;
-    unsigned flags = TC_OPEN_DEFAULT;
+    unsigned flags = TC_OPEN_CHECK_BLOCKS; /* never export a block that fails its checksum */
     bool force = false;
     int id;
     while ((id = cli_next_opt(&it, export_opts, &arg)) != OPT_END) {

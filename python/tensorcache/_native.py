@@ -118,6 +118,8 @@ def _declare(lib):
         "tc_num_fields": (u32, [vp]),
         "tc_file_size": (u64, [vp]),
         "tc_format_version": (ctypes.c_uint, [vp]),
+        "tc_file_format": (None, [vp, P(ctypes.c_uint), P(ctypes.c_uint)]),
+        "tc_version": (None, [P(ctypes.c_uint), P(ctypes.c_uint), P(ctypes.c_uint)]),
         "tc_describe_field": (ci, [vp, u32, P(tc_field_info), err]),
         "tc_find_field": (ci, [vp, ctypes.c_char_p, P(u32), err]),
         "tc_metadata": (ci, [vp, P(vp), P(sz), err]),
@@ -255,7 +257,10 @@ class CReader:
         self.num_samples = L.tc_num_samples(self._c)
         self.num_fields = L.tc_num_fields(self._c)
         self.file_size = L.tc_file_size(self._c)
-        self.format_version = L.tc_format_version(self._c)
+        self.format_version = L.tc_format_version(self._c)  # deprecated: major*100 + minor
+        vmaj, vmin = ctypes.c_uint(), ctypes.c_uint()
+        L.tc_file_format(self._c, ctypes.byref(vmaj), ctypes.byref(vmin))
+        self.version = (vmaj.value, vmin.value)
         self.fields = []
         for k in range(self.num_fields):
             info = tc_field_info()
