@@ -480,6 +480,20 @@ class _Packer:
                                       % (where, len(sample), len(self.names)))
         return list(sample)
 
+    def _check_option_names(self):
+        """Every field name an option mentions must be a field (as the CLI's [FIELD=] options):
+        a typo must not silently leave a field uncompressed or unconverted."""
+        named = {"layout": self.layout, "shapes": self.shapes, "align": self.align,
+                 "block_bytes": self.block_bytes, "compress": self.compress,
+                 "variable": self.variable}
+        for opt, value in named.items():
+            if isinstance(value, dict) or (opt in ("compress", "variable") and isinstance(
+                    value, (list, tuple, set, frozenset))):
+                unknown = [k for k in value if k not in self.names]
+                if unknown:
+                    raise InvalidArgumentError("NAME", "%s= names no field %s (fields: %s)" % (
+                        opt, ", ".join(repr(k) for k in unknown), ", ".join(self.names)))
+
     def _option(self, opt, k, name, default=None):
         if isinstance(opt, dict):
             return opt.get(name, default)
@@ -489,6 +503,7 @@ class _Packer:
 
     def _declare(self, first_values):
         """Fields from the first sample's per-sample arrays."""
+        self._check_option_names()
         self.writer = Writer(self.path, overwrite=self.overwrite,
                              inputs=self.inputs + _memmap_paths(first_values))
         conversions = {}
