@@ -175,6 +175,14 @@ Cflags: -I$${includedir}
 endef
 export TC_PC
 
+# After (un)installing into a directory the dynamic linker searches (a system prefix such as
+# /usr/local or /usr, as root, no DESTDIR), refresh its cache so that programs built with
+# `cc $$(pkg-config --cflags --libs tensorcache)` run at once. Staged (DESTDIR) and user prefixes
+# are left alone: README.md, "Installing", says what to do there.
+LDCONFIG_SYSTEM = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null && \
+	  ldconfig -v -N 2>/dev/null | grep -q "^$(patsubst %/,%,$(LIBDIR)):"; then \
+	  echo "ldconfig (a system library directory: $(LIBDIR))"; ldconfig; fi
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
 	install -m 755 $(BUILD)/tensorcache $(DESTDIR)$(BINDIR)/tensorcache
@@ -183,6 +191,7 @@ install: all
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtensorcache.so
 	install -m 644 include/tensorcache.h $(DESTDIR)$(INCDIR)/tensorcache.h
 	printf '%s\n' "$$TC_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorcache.pc
+	@$(LDCONFIG_SYSTEM)
 
 # Stage an install, build examples/c/hello.c with pkg-config against it, run it under valgrind
 # (uninitialised reads, invalid accesses and leaks fail the test).
@@ -199,6 +208,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tensorcache $(DESTDIR)$(LIBDIR)/libtensorcache.a \
 	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtensorcache.so \
 	  $(DESTDIR)$(INCDIR)/tensorcache.h $(DESTDIR)$(LIBDIR)/pkgconfig/tensorcache.pc
+	@$(LDCONFIG_SYSTEM)
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -72,6 +72,16 @@ TC_API const char *tc_version_string(void);
  *  differs must refuse the library. */
 TC_API size_t tc_type_size(const char *name);
 
+/*! tc_version() :
+ *  The linked library's version, each part on its own (any pointer may be NULL). Unlike
+ *  TC_VERSION_NUMBER, no part can overflow into another. */
+TC_API void tc_version(unsigned *major, unsigned *minor, unsigned *patch);
+
+/*! tc_format_written() :
+ *  The file format version this library writes (TC_FORMAT_MAJOR/MINOR of the linked library;
+ *  any pointer may be NULL). It reads every 1.x file. */
+TC_API void tc_format_written(unsigned *major, unsigned *minor);
+
 /* ---------------------------------------------------------------------------------------------
  * Errors. One list of what the library can return; the numbers are part of the ABI and never
  * change or get reused. Numbers increase down the list but may skip reserved ones, so
@@ -112,6 +122,9 @@ TC_API size_t tc_type_size(const char *name);
     X(BUFFER_TOO_SMALL, 30, "destination buffer too small")                                        \
     X(FIELD_COUNT, 31, "invalid number of fields")                                                 \
     X(PADDING, 32, "padding bytes between regions are not zero")                                   \
+    X(EXISTS, 37, "output file exists (overwriting was not requested)")                           \
+    X(SAME_FILE, 38, "output is the same file as an input")                                       \
+    X(NOT_REGULAR, 39, "output is a directory, socket or block device, which is never replaced")   \
     X(STOPPED, 42, "loader stopped after delivering an error; restart it")                        \
     X(TIMEOUT, 43, "no batch became ready within the timeout")
 /* 33-36 are reserved: the tensorcache command's own codes (SOURCE_FORMAT, SOURCE_UNSUPPORTED,
@@ -200,10 +213,25 @@ typedef enum { TC_CODEC_NONE = 0, TC_CODEC_LZ4 = 1 } tc_codec;
  * ------------------------------------------------------------------------------------------- */
 typedef struct tc_cache tc_cache;
 
-/* Open flags. */
+/* Open flags, and what each level of checking checks and costs:
+ *  TC_OPEN_DEFAULT       at open: the header, the field table and the metadata (each against its
+ *                        checksum), every field entry and the regions' placement. Cost
+ *                        O(fields + metadata), independent of N. On each access: the index
+ *                        entries a variable or LZ4 sample needs, and an LZ4 block must decode to
+ *                        exactly its size. Payload bytes are not checksummed.
+ *  TC_OPEN_CHECK_BLOCKS  also, on every LZ4 block read (tc_read_sample, tc_gather, ...): the
+ *                        block's own XXH3-64 checksum (FORMAT.md section 7) over its compressed
+ *                        bytes, before decoding. Cost: one hash pass over the compressed bytes
+ *                        read, a few percent of the decode (XXH3 runs at >10 GB/s). Uncompressed
+ *                        fields have no per-sample checksum, so nothing changes for them.
+ *  TC_OPEN_VERIFY        full validation at open, as tc_verify(): every index entry, every
+ *                        region checksum, every LZ4 block checksum, every block decoded, zero
+ *                        padding. Cost O(file size): the whole file is read (LZ4 data twice).
+ *  TC_OPEN_NO_MMAP       pread backend: no mapping, I/O errors come back as TC_ERR_IO. */
 #define TC_OPEN_DEFAULT 0u
-#define TC_OPEN_VERIFY 1u  /* full validation: every index entry, every checksum (cost O(file)) */
-#define TC_OPEN_NO_MMAP 2u /* pread backend: no mapping, I/O errors come back as TC_ERR_IO */
+#define TC_OPEN_VERIFY 1u
+#define TC_OPEN_NO_MMAP 2u
+#define TC_OPEN_CHECK_BLOCKS 4u
 
 /* A field's description. Pointers stay valid until tc_close(). */
 typedef struct {
@@ -255,8 +283,15 @@ TC_API uint64_t tc_num_samples(const tc_cache *cache);
 TC_API uint32_t tc_num_fields(const tc_cache *cache);
 /*! tc_file_size() : @return the size of the file in bytes. */
 TC_API uint64_t tc_file_size(const tc_cache *cache);
-/*! tc_format_version() : @return the file's format version as major*100 + minor (format minor
- *  versions stay below 100, so the number is unambiguous). */
+/*! tc_file_format() :
+ *  The format version recorded in the file's header: *major (always 1 for files this library
+ *  opens) and *minor (0..65535; a later minor than tc_format_written() is read as 1.x). Any
+ *  pointer may be NULL. */
+TC_API void tc_file_format(const tc_cache *cache, unsigned *major, unsigned *minor);
+
+/*! tc_format_version() : DEPRECATED, use tc_file_format().
+ *  @return major*100 + minor, which is ambiguous once a minor reaches 100 (1.150 and 2.50 both
+ *  give 250); kept so that callers of library 0.1 still build and run. */
 TC_API unsigned tc_format_version(const tc_cache *cache);
 
 /*! tc_describe_field() :
@@ -336,7 +371,8 @@ TC_API int tc_prefetch(const tc_cache *cache, uint32_t field, const uint64_t *id
                        tc_error *err);
 
 /*! tc_verify() :
- *  Full check of an open cache: every index entry, every block, every checksum, zero padding.
+ *  Full check of an open cache: every index entry, every region checksum and every LZ4 block
+ *  checksum (even when the region's matches), every block decoded, zero padding.
  *  @return TC_OK or the first problem found, with field, sample range and byte range in err. */
 TC_API int tc_verify(const tc_cache *cache, tc_error *err);
 
@@ -523,6 +559,7 @@ TC_API void tc_loader_close(tc_loader *l);
  * Streaming writer
  * ------------------------------------------------------------------------------------------- */
 typedef struct tc_writer tc_writer;
+typedef struct tc_output tc_output; /* an output file under the output policy (below) */
 
 /* A field declaration. */
 typedef struct {
@@ -545,11 +582,35 @@ typedef struct {
     const uint64_t *shape;           /* variable fields: this sample's shape (rank entries) */
 } tc_value;
 
+/* Output flags (tc_writer_create_ex, tc_output_open). */
+#define TC_WRITE_DEFAULT 0u   /* never replace anything at the path: TC_ERR_EXISTS */
+#define TC_WRITE_OVERWRITE 1u /* replace a regular file, or a symbolic link (the link itself,
+                                 never its target) */
+
+/*! tc_writer_create_ex() :
+ *  Starts writing the cache `path` under the output policy (tc_output_open() below): nothing
+ *  appears at `path` until tc_writer_finish() succeeds; an existing file there is refused
+ *  (TC_ERR_EXISTS) unless `flags` has TC_WRITE_OVERWRITE, and refused whatever the flags if it is
+ *  the same file as one of inputs[0..ninputs) (paths the caller reads: TC_ERR_SAME_FILE; a path
+ *  that does not exist is ignored), or a directory, socket or block device
+ *  (TC_ERR_NOT_REGULAR); an existing FIFO or character device is streamed into. Data
+ *  goes to an unnamed (O_TMPFILE) or hidden temporary file in the same directory. Stale
+ *  temporaries of earlier crashed writers to the same path are removed.
+ *  @return TC_OK and *out, or an error. */
+TC_API int tc_writer_create_ex(tc_writer **out, const char *path, unsigned flags,
+                               const char *const *inputs, size_t ninputs, tc_error *err);
+
 /*! tc_writer_create() :
- *  Starts writing `path`. Nothing appears at `path` until tc_writer_finish() succeeds: data goes
- *  to an unnamed (O_TMPFILE) or hidden temporary file in the same directory. Stale temporaries of
- *  earlier crashed writers to the same path are removed. @return TC_OK and *out, or an error. */
+ *  tc_writer_create_ex(out, path, TC_WRITE_OVERWRITE, NULL, 0, err): as library 0.1, which
+ *  replaced an existing file. New code should use tc_writer_create_ex() with TC_WRITE_DEFAULT
+ *  unless replacing is what the user asked for. */
 TC_API int tc_writer_create(tc_writer **out, const char *path, tc_error *err);
+
+/*! tc_writer_create_on() :
+ *  Starts writing a cache into `o`, an output opened with tc_output_open() or
+ *  tc_output_open_fd() (below), e.g. standard output. The writer owns `o` from now on, even
+ *  when this call fails; tc_writer_finish() commits it. */
+TC_API int tc_writer_create_on(tc_writer **out, tc_output *o, tc_error *err);
 
 /*! tc_writer_add_field() : declares a field; only before the first append. */
 TC_API int tc_writer_add_field(tc_writer *w, const tc_field_spec *spec, tc_error *err);
@@ -578,13 +639,54 @@ TC_API uint64_t tc_writer_count(const tc_writer *w);
 TC_API uint64_t tc_writer_bytes(const tc_writer *w);
 
 /*! tc_writer_finish() :
- *  Lays out the file, writes field table, metadata and header, fsyncs, renames over `path`
- *  atomically and fsyncs the directory. Frees `w` whatever the outcome; on failure `path` is
+ *  Lays out the file, writes field table, metadata and header, fsyncs, and publishes it under
+ *  the output policy (tc_output_commit(): an atomic rename onto `path`, then an fsync of the
+ *  directory; or a copy into the stream). Frees `w` whatever the outcome; on failure `path` is
  *  untouched and no temporary file is left. */
 TC_API int tc_writer_finish(tc_writer *w, tc_error *err);
 
 /*! tc_writer_abort() : discards everything written; `path` is untouched. Frees `w`. NULL ok. */
 TC_API void tc_writer_abort(tc_writer *w);
+
+/* ---------------------------------------------------------------------------------------------
+ * Output files: the policy of tc_writer_create_ex(), for any file a program writes (the
+ * tensorcache command uses it for `export` too). Rules, in order (docs/CLI.md, "Output files"):
+ *   1. same file as a protected input (st_dev and st_ino, through links)  -> TC_ERR_SAME_FILE
+ *   2. path resolves to a FIFO or character device       -> streamed into at commit, never replaced
+ *   3. directory, socket, block device                   -> TC_ERR_NOT_REGULAR
+ *   4. regular file or symbolic link, no TC_WRITE_OVERWRITE -> TC_ERR_EXISTS
+ *   5. regular file or symbolic link, TC_WRITE_OVERWRITE -> replaced atomically (a link itself,
+ *                                                           never its target)
+ *   6. nothing there                                     -> created atomically
+ * The checks run at open (to fail early) and again at commit, race-free: without
+ * TC_WRITE_OVERWRITE by renameat2(RENAME_NOREPLACE) (linkat where unsupported); with it by
+ * RENAME_EXCHANGE and a check of the displaced entry, which is put back if it is refused.
+ * ------------------------------------------------------------------------------------------- */
+/*! tc_output_open() :
+ *  Starts an output to `path` (rules above); inputs[0..ninputs) are the paths the caller reads,
+ *  which the output may never be (NULL entries and paths that do not exist are ignored). Write
+ *  the content through tc_output_fd(); nothing appears at `path` before tc_output_commit().
+ *  @return TC_OK and *out, or an error (*out = NULL). */
+TC_API int tc_output_open(tc_output **out, const char *path, unsigned flags,
+                          const char *const *inputs, size_t ninputs, tc_error *err);
+
+/*! tc_output_open_fd() :
+ *  An output streamed into the open descriptor `fd` (not closed) at commit. */
+TC_API int tc_output_open_fd(tc_output **out, int fd, const char *const *inputs, size_t ninputs,
+                             tc_error *err);
+
+/*! tc_output_fd() :
+ *  @return the descriptor of the temporary that becomes the output: a regular file, open for
+ *  reading and writing, positioned at 0 (write() and pwrite() both work). Do not close it. */
+TC_API int tc_output_fd(const tc_output *o);
+
+/*! tc_output_commit() :
+ *  fsyncs the temporary and publishes it (rename, or copy into the stream). Frees `o` whatever
+ *  the outcome; on failure the path is untouched and no temporary is left. */
+TC_API int tc_output_commit(tc_output *o, tc_error *err);
+
+/*! tc_output_abort() : discards the output; the path is untouched. Frees `o`. NULL ok. */
+TC_API void tc_output_abort(tc_output *o);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,24 @@ size_t tc_type_size(const char *name)
     return 0;
 }
 
+void tc_version(unsigned *major, unsigned *minor, unsigned *patch)
+{
+    if (major)
+        *major = TC_VERSION_MAJOR;
+    if (minor)
+        *minor = TC_VERSION_MINOR;
+    if (patch)
+        *patch = TC_VERSION_PATCH;
+}
+
+void tc_format_written(unsigned *major, unsigned *minor)
+{
+    if (major)
+        *major = TC_FORMAT_MAJOR;
+    if (minor)
+        *minor = TC_FORMAT_MINOR;
+}
+
 const char *tc_strerror(int code)
 {
     switch (code) {

@@ -123,6 +123,12 @@ int tc__fail(tc_error *err, int code, int sys_errno, const char *fmt, ...)
 /* Maps errno of a failed write to TC_ERR_NO_SPACE or TC_ERR_IO. */
 int tc__write_errcode(int e);
 
+/* ---- outputs (output.c) ---- */
+/* An unnamed scratch file next to the output's temporary (the writer's spill files). */
+int tc__output_temp(tc_output *o, int *fd_out, tc_error *err);
+/* The output's name for messages: "DIR/BASE", or the stream's path or description. */
+const char *tc__output_name(const tc_output *o);
+
 /* ---- format helpers (format.c) ---- */
 bool tc__utf8_valid(const uint8_t *s, size_t n);
 uint64_t tc__checksum(const void *data, size_t n);

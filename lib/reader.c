@@ -187,7 +187,7 @@ int tc_open(tc_cache **out, const char *path, unsigned flags, tc_error *err)
     *out = NULL;
     if (!path)
         return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_open: path is NULL");
-    if (flags & ~(TC_OPEN_VERIFY | TC_OPEN_NO_MMAP))
+    if (flags & ~(TC_OPEN_VERIFY | TC_OPEN_NO_MMAP | TC_OPEN_CHECK_BLOCKS))
         return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_open: unknown flags 0x%x", flags);
     tc_cache *c = calloc(1, sizeof *c);
     if (!c)
@@ -250,6 +250,14 @@ uint64_t tc_file_size(const tc_cache *c) { return c ? c->h.file_size : 0; }
 unsigned tc_format_version(const tc_cache *c)
 {
     return c ? c->h.version_major * 100u + c->h.version_minor : 0;
+}
+
+void tc_file_format(const tc_cache *c, unsigned *major, unsigned *minor)
+{
+    if (major)
+        *major = c ? c->h.version_major : 0;
+    if (minor)
+        *minor = c ? c->h.version_minor : 0;
 }
 
 int tc_metadata(const tc_cache *c, const void **data, size_t *size, tc_error *err)
@@ -449,7 +457,15 @@ static int corrupt_block(const tc_field_entry *f, uint64_t b, uint64_t raw, tc_e
                     (unsigned long long)raw);
 }
 
-/* Decodes block b into *buf, growing it (capacity *cap) only after the entry has been checked. */
+static int block_checksum_error(const tc_field_entry *f, uint64_t b, tc_error *err)
+{
+    return tc__fail(err, TC_ERR_CHECKSUM, 0, "field '%s': block %llu (samples %llu..) checksum "
+                    "mismatch", f->name, (unsigned long long)b,
+                    (unsigned long long)(b * f->block_samples));
+}
+
+/* Decodes block b into *buf, growing it (capacity *cap) only after the entry has been checked
+ * (and, with TC_OPEN_CHECK_BLOCKS, its compressed bytes against the entry's checksum). */
 static int decode_block(const tc_cache *c, const tc_field_entry *f, uint64_t b, uint8_t **buf,
                         uint64_t *cap, tc_error *err)
 {
@@ -480,6 +496,9 @@ static int decode_block(const tc_cache *c, const tc_field_entry *f, uint64_t b, 
         rc = pread_full(c->fd, tmp, e.csize, f->data_offset + e.offset, err);
         src = tmp;
     }
+    if (rc == TC_OK && (c->flags & TC_OPEN_CHECK_BLOCKS) &&
+        tc__checksum(src, e.csize) != e.checksum)
+        rc = block_checksum_error(f, b, err);
     if (rc == TC_OK) {
         int got = LZ4_decompress_safe(src, (char *)dst, (int)e.csize, (int)raw);
         if (got < 0 || (uint64_t)got != raw)
@@ -970,9 +989,7 @@ static int verify_block_checksums(const tc_cache *c, const tc_field_entry *f, tc
         if (rc)
             return rc;
         if (got != e.checksum)
-            return tc__fail(err, TC_ERR_CHECKSUM, 0,
-                            "field '%s': block %llu (samples %llu..) checksum mismatch", f->name,
-                            (unsigned long long)b, (unsigned long long)(b * f->block_samples));
+            return block_checksum_error(f, b, err);
     }
     return TC_OK;
 }
@@ -1087,10 +1104,16 @@ int tc_verify(const tc_cache *c, tc_error *err)
     }
     for (uint32_t k = 0; k < c->h.num_fields && rc == TC_OK; k++) {
         rc = verify_checksums(c, &c->fields[k], err);
-        if (rc == TC_ERR_CHECKSUM && c->fields[k].codec == TC_CODEC_LZ4) {
+        /* Every LZ4 block carries its own checksum: check it even when the region's matches (a
+         * re-sealed region), and use it to narrow a region mismatch down to one block. */
+        if ((rc == TC_OK || rc == TC_ERR_CHECKSUM) && c->fields[k].codec == TC_CODEC_LZ4) {
             tc_error narrow;
-            if (verify_block_checksums(c, &c->fields[k], &narrow) == TC_ERR_CHECKSUM && err)
-                *err = narrow;
+            int brc = verify_block_checksums(c, &c->fields[k], &narrow);
+            if (brc == TC_ERR_CHECKSUM || (brc && rc == TC_OK)) {
+                rc = brc;
+                if (err)
+                    *err = narrow;
+            }
         }
     }
     if (rc == TC_OK)

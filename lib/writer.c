@@ -6,29 +6,26 @@
  * the largest samples straight into the output file (at offset 4096) and the others into
  * unnamed spill files, which finish() appends with copy_file_range (in-kernel, no user copy).
  *
- * Publishing is atomic: the output is an unnamed O_TMPFILE in the target's directory (a hidden
- * named temporary where O_TMPFILE is unsupported) until finish() has fsynced it; then it gets a
- * temporary name, is renamed over the target, and the directory is fsynced. A crash before that
- * leaves nothing behind; a crash between naming and renaming leaves a `.NAME.tctmp.PID.*` file
- * that the next writer to the same target removes. */
+ * Publishing is atomic and follows the output policy of output.c (which file may be replaced,
+ * which never): the output is an unnamed O_TMPFILE in the target's directory (a hidden named
+ * temporary where O_TMPFILE is unsupported) until finish() has written it; then output.c fsyncs
+ * it, gives it a temporary name, renames it onto the target, and fsyncs the directory. A crash
+ * before that leaves nothing behind; a crash between naming and renaming leaves a
+ * `.NAME.tctmp.PID.*` file that the next writer to the same target removes. */
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lz4.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #define TC_DIRECT_BUF (1u << 20)
 #define TC_SPILL_BUF (64u << 10)
 #define TC_DEFAULT_BLOCK_BYTES (256u << 10)
-#define TC_TMP_TAG ".tctmp."
 
 /* A buffered, hashed output stream: a field's data or index region. */
 typedef struct {
@@ -53,9 +50,8 @@ typedef struct {
 enum { W_DECLARING, W_APPENDING, W_FAILED };
 
 struct tc_writer {
-    char *dir, *base;
-    int dirfd, fd;
-    char *named_tmp; /* fallback: path of the hidden temporary while it exists */
+    tc_output *out; /* where the cache goes (output.c) */
+    int fd;         /* its temporary */
     tc_wfield *fields;
     uint32_t nfields;
     uint8_t *meta;
@@ -151,151 +147,58 @@ static int os_zeros(tc_ostream *s, uint64_t n, tc_error *err)
     return TC_OK;
 }
 
-/* ---- temporary files ---- */
-
-static int open_unnamed(tc_writer *w, int *fd_out, tc_error *err)
-{
-#ifdef O_TMPFILE
-    int fd = openat(w->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-        *fd_out = fd;
-        return TC_OK;
-    }
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-    {
-        int e = errno;
-        return tc__fail(err, tc__write_errcode(e), e, "cannot create a temporary file in '%s'",
-                        w->dir);
-    }
-#endif
-    /* No O_TMPFILE here: a hidden named file, unlinked at once where no name is needed. */
-    *fd_out = -1;
-    return TC_OK;
-}
-
-static char *tmp_path(const tc_writer *w)
-{
-    size_t n = strlen(w->dir) + strlen(w->base) + 64;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/.%.200s" TC_TMP_TAG "%ld.XXXXXX", w->dir, w->base, (long)getpid());
-    return p;
-}
-
-/* The process umask, read without changing it (umask(2) can only set it, racing other threads);
- * Linux >= 4.7 reports it in /proc/self/status. */
-static mode_t current_umask(void)
-{
-    mode_t mask = 022;
-    FILE *f = fopen("/proc/self/status", "re");
-    if (!f)
-        return mask;
-    char line[128];
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "Umask:", 6) == 0) {
-            mask = (mode_t)strtoul(line + 6, NULL, 8);
-            break;
-        }
-    fclose(f);
-    return mask & 0777;
-}
-
-static int open_named(tc_writer *w, bool keep_name, int *fd_out, tc_error *err)
-{
-    char *p = tmp_path(w);
-    if (!p)
-        return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory");
-    int fd = mkostemp(p, O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        free(p);
-        return tc__fail(err, TC_ERR_IO, e, "cannot create a temporary file in '%s'", w->dir);
-    }
-    fchmod(fd, 0666 & ~current_umask()); /* as O_TMPFILE and open(2) would: honour the umask */
-    if (keep_name) {
-        w->named_tmp = p;
-    } else {
-        unlink(p);
-        free(p);
-    }
-    *fd_out = fd;
-    return TC_OK;
-}
-
-static int open_temp(tc_writer *w, bool main_file, int *fd_out, tc_error *err)
-{
-    int rc = open_unnamed(w, fd_out, err);
-    if (rc == TC_OK && *fd_out < 0)
-        rc = open_named(w, main_file, fd_out, err);
-    return rc;
-}
-
-/* Removes `.BASE.tctmp.PID.*` files left by writers whose process no longer exists. */
-static void remove_stale_temps(tc_writer *w)
-{
-    int fd = dup(w->dirfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    char prefix[300];
-    int plen = snprintf(prefix, sizeof prefix, ".%.200s" TC_TMP_TAG, w->base);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, prefix, (size_t)plen) != 0)
-            continue;
-        char *end;
-        long pid = strtol(de->d_name + plen, &end, 10);
-        if (pid <= 0 || *end != '.' || pid == (long)getpid())
-            continue;
-        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-            unlinkat(w->dirfd, de->d_name, 0);
-    }
-    closedir(d);
-}
-
 /* ---- create / declare ---- */
 
-static int split_path(tc_writer *w, const char *path, tc_error *err)
+static int new_writer(tc_writer **out, tc_writer **w, tc_error *err)
 {
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-        return tc__fail(err, TC_ERR_INVALID_ARG, 0, "'%s' does not name a file", path);
-    w->base = strdup(base);
-    w->dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!w->base || !w->dir)
+    if (!out)
+        return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_writer_create: NULL argument");
+    *out = NULL;
+    *w = calloc(1, sizeof **w);
+    if (!*w)
         return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory");
+    (*w)->fd = -1;
     return TC_OK;
 }
 
-int tc_writer_create(tc_writer **out, const char *path, tc_error *err)
+/* Hands out w once its output is open, or frees it. */
+static int writer_ready(tc_writer **out, tc_writer *w, int rc)
 {
-    if (!out || !path)
-        return tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_writer_create: NULL argument");
-    *out = NULL;
-    tc_writer *w = calloc(1, sizeof *w);
-    if (!w)
-        return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory");
-    w->dirfd = w->fd = -1;
-    int rc = split_path(w, path, err);
-    if (rc == TC_OK) {
-        w->dirfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (w->dirfd < 0)
-            rc = tc__fail(err, TC_ERR_IO, errno, "cannot open output directory '%s'", w->dir);
-    }
-    if (rc == TC_OK) {
-        remove_stale_temps(w);
-        rc = open_temp(w, true, &w->fd, err);
-    }
     if (rc) {
         tc_writer_abort(w);
         return rc;
     }
+    w->fd = tc_output_fd(w->out);
     *out = w;
     return TC_OK;
+}
+
+int tc_writer_create_ex(tc_writer **out, const char *path, unsigned flags,
+                        const char *const *inputs, size_t ninputs, tc_error *err)
+{
+    tc_writer *w;
+    int rc = new_writer(out, &w, err);
+    return rc ? rc
+              : writer_ready(out, w, tc_output_open(&w->out, path, flags, inputs, ninputs, err));
+}
+
+int tc_writer_create(tc_writer **out, const char *path, tc_error *err)
+{
+    return tc_writer_create_ex(out, path, TC_WRITE_OVERWRITE, NULL, 0, err);
+}
+
+int tc_writer_create_on(tc_writer **out, tc_output *o, tc_error *err)
+{
+    tc_writer *w;
+    int rc = o ? TC_OK : tc__fail(err, TC_ERR_INVALID_ARG, 0, "tc_writer_create_on: NULL output");
+    if (rc == TC_OK)
+        rc = new_writer(out, &w, err);
+    if (rc) {
+        tc_output_abort(o);
+        return rc;
+    }
+    w->out = o;
+    return writer_ready(out, w, TC_OK);
 }
 
 static int check_spec(const tc_writer *w, const tc_field_spec *s, tc_error *err)
@@ -367,10 +270,10 @@ static int derive_entry(tc_field_entry *e, const tc_field_spec *s, tc_error *err
 /* Prefixes err's message with the target path, so that "no space left" says for what. */
 static void name_target(const tc_writer *w, tc_error *err)
 {
-    if (!err || !w->base)
+    if (!err || !w->out)
         return;
     char msg[sizeof err->message];
-    int n = snprintf(msg, sizeof msg, "%.120s/%.120s: ", w->dir, w->base);
+    int n = snprintf(msg, sizeof msg, "%.240s: ", tc__output_name(w->out));
     if (n > 0 && (size_t)n < sizeof msg) {
         size_t room = sizeof msg - (size_t)n - 1, len = strnlen(err->message, room);
         memcpy(msg + n, err->message, len); /* truncation is fine: the detail comes last */
@@ -480,13 +383,13 @@ static int start_streams(tc_writer *w, tc_error *err)
             rc = os_init(&f->data, -1, TC_DATA_ALIGN, TC_DIRECT_BUF, err);
             f->data.fd = w->fd; /* shared with the writer: never closed through the stream */
         } else {
-            rc = open_temp(w, false, &fd, err);
+            rc = tc__output_temp(w->out, &fd, err);
             if (rc == TC_OK)
                 rc = os_init(&f->data, fd, 0, TC_SPILL_BUF, err);
         }
         if (rc == TC_OK && f->e.entry_size) {
             fd = -1;
-            rc = open_temp(w, false, &fd, err);
+            rc = tc__output_temp(w->out, &fd, err);
             if (rc == TC_OK)
                 rc = os_init(&f->index, fd, 0, TC_SPILL_BUF, err);
         }
@@ -853,62 +756,7 @@ static int write_tables(tc_writer *w, tc_header *h, tc_error *err)
         rc = pwrite_full(w->fd, hb, sizeof hb, 0, err);
     if (rc == TC_OK && ftruncate(w->fd, (off_t)h->file_size) != 0)
         rc = tc__fail(err, tc__write_errcode(errno), errno, "cannot size the output file");
-    if (rc == TC_OK && fsync(w->fd) != 0)
-        rc = tc__fail(err, tc__write_errcode(errno), errno, "fsync of the output file failed");
     return rc;
-}
-
-/* Gives the unnamed output a hidden name in the target directory. */
-static int name_unnamed(tc_writer *w, tc_error *err)
-{
-    char *p = tmp_path(w);
-    if (!p)
-        return tc__fail(err, TC_ERR_NOMEM, 0, "out of memory");
-    const char *name = p + strlen(w->dir) + 1;
-    char *x = p + strlen(p) - 6;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20);
-    for (int attempt = 0; attempt < 100; attempt++) {
-        for (int i = 0; i < 6; i++, seed = seed * 6364136223846793005ull + 1442695040888963407ull)
-            x[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[(seed >> 33) % 36];
-        if (linkat(w->fd, "", w->dirfd, name, AT_EMPTY_PATH) == 0) {
-            w->named_tmp = p;
-            return TC_OK;
-        }
-        if (errno == ENOENT || errno == EPERM || errno == EINVAL) { /* no CAP_DAC_READ_SEARCH */
-            char proc[64];
-            snprintf(proc, sizeof proc, "/proc/self/fd/%d", w->fd);
-            if (linkat(AT_FDCWD, proc, w->dirfd, name, AT_SYMLINK_FOLLOW) == 0) {
-                w->named_tmp = p;
-                return TC_OK;
-            }
-        }
-        if (errno != EEXIST) {
-            int e = errno;
-            free(p);
-            return tc__fail(err, tc__write_errcode(e), e, "cannot link the output into '%s'",
-                            w->dir);
-        }
-    }
-    free(p);
-    return tc__fail(err, TC_ERR_IO, EEXIST, "cannot find a free temporary name in '%s'", w->dir);
-}
-
-static int publish(tc_writer *w, tc_error *err)
-{
-    int rc = w->named_tmp ? TC_OK : name_unnamed(w, err);
-    if (rc)
-        return rc;
-    const char *tmp = strrchr(w->named_tmp, '/') + 1;
-    if (renameat(w->dirfd, tmp, w->dirfd, w->base) != 0)
-        return tc__fail(err, TC_ERR_IO, errno, "cannot rename the output to '%s/%s'", w->dir,
-                        w->base);
-    free(w->named_tmp);
-    w->named_tmp = NULL;
-    if (fsync(w->dirfd) != 0)
-        return tc__fail(err, TC_ERR_IO, errno, "fsync of directory '%s' failed", w->dir);
-    return TC_OK;
 }
 
 int tc_writer_finish(tc_writer *w, tc_error *err)
@@ -930,10 +778,12 @@ int tc_writer_finish(tc_writer *w, tc_error *err)
         rc = lay_out(w, &h, err);
     if (rc == TC_OK)
         rc = write_tables(w, &h, err);
-    if (rc == TC_OK)
-        rc = publish(w, err);
     if (rc && w->state != W_FAILED) /* a poisoned writer's message names the target already */
         name_target(w, err);
+    if (rc == TC_OK) { /* fsync, publish (its messages name the target), free */
+        rc = tc_output_commit(w->out, err);
+        w->out = NULL;
+    }
     tc_writer_abort(w);
     return rc;
 }
@@ -951,17 +801,8 @@ void tc_writer_abort(tc_writer *w)
         free(f->block);
         free(f->cbuf);
     }
-    if (w->named_tmp) {
-        unlink(w->named_tmp);
-        free(w->named_tmp);
-    }
-    if (w->fd >= 0)
-        close(w->fd);
-    if (w->dirfd >= 0)
-        close(w->dirfd);
+    tc_output_abort(w->out); /* closes w->fd, unlinks a named temporary */
     free(w->fields);
     free(w->meta);
-    free(w->dir);
-    free(w->base);
     free(w);
 }

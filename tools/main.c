@@ -7,6 +7,7 @@
  * and tests can match it. The reference is
  * docs/CLI.md. */
 #include "cli.h"
+#include "output.h"
 #include "sources.h"
 #include "util.h"
 
@@ -151,12 +152,13 @@ static void info_json_field(tct_buf *b, const tc_cache *c, const tc_field_info *
 static int info_json(const tc_cache *c, const char *path)
 {
     tct_buf b = {0};
-    unsigned v = tc_format_version(c);
+    unsigned vmaj, vmin;
+    tc_file_format(c, &vmaj, &vmin);
     tct_buf_puts(&b, "{\"file\": ");
     tct_buf_json_str(&b, path, strlen(path));
     tct_buf_printf(&b, ", \"format_version\": \"%u.%u\", \"file_size\": %llu, "
                    "\"num_samples\": %llu, \"num_fields\": %u, \"fields\": [",
-                   v / 100, v % 100, (unsigned long long)tc_file_size(c),
+                   vmaj, vmin, (unsigned long long)tc_file_size(c),
                    (unsigned long long)tc_num_samples(c), tc_num_fields(c));
     for (uint32_t k = 0; k < tc_num_fields(c); k++) {
         tc_field_info fi;
@@ -240,11 +242,12 @@ static void print_metadata(const char *m, size_t n)
 
 static int info_text(const tc_cache *c, const char *path)
 {
-    unsigned v = tc_format_version(c);
+    unsigned vmaj, vmin;
+    tc_file_format(c, &vmaj, &vmin);
     char hs[32];
     cli_human_bytes(hs, sizeof hs, tc_file_size(c));
     printf("file:           %s\n", path);
-    printf("format version: %u.%u\n", v / 100, v % 100);
+    printf("format version: %u.%u\n", vmaj, vmin);
     printf("file size:      %llu bytes (%s)\n", (unsigned long long)tc_file_size(c), hs);
     printf("samples (N):    %llu\n", (unsigned long long)tc_num_samples(c));
     printf("fields:         %u\n", tc_num_fields(c));
@@ -344,8 +347,10 @@ static int cmd_verify(int argc, char **argv)
             continue;
         }
         double el = tct_now() - t0;
+        unsigned vmaj, vmin;
+        tc_file_format(c, &vmaj, &vmin);
         printf("OK %s: format %u.%u, %llu samples, %u fields, %llu bytes verified in %.2f s\n",
-               paths[i], tc_format_version(c) / 100, tc_format_version(c) % 100,
+               paths[i], vmaj, vmin,
                (unsigned long long)tc_num_samples(c), tc_num_fields(c),
                (unsigned long long)tc_file_size(c), el);
         tc_close(c);
@@ -359,21 +364,25 @@ static int cmd_verify(int argc, char **argv)
  * ------------------------------------------------------------------------------------------- */
 
 static const char EXPORT_HELP[] =
-    "usage: tensorcache export [--no-mmap] FILE FIELD -o OUT.npy\n"
+    "usage: tensorcache export [--no-mmap] [--force] FILE FIELD -o OUT.npy\n"
     "\n"
     "Writes a fixed-shape field (compressed or not) as a C-order .npy array of shape\n"
     "(N, *sample_shape), with the header NumPy itself writes (format 1.0, or 2.0 when the\n"
     "header needs it). The file appears atomically: a temporary in OUT's directory is renamed\n"
-    "over OUT once complete. bf16 fields are written as '<u2' (their raw bit patterns).\n"
+    "onto OUT once complete. An existing OUT is replaced only with --force, FILE never; OUT '-'\n"
+    "is standard output, and an existing FIFO or device is written into. bf16 fields are\n"
+    "written as '<u2' (their raw bit patterns).\n"
     "\n"
     "options:\n"
-    "  -o, --output OUT   the .npy file to write (required)\n"
+    "  -o, --output OUT   the .npy file to write (required; '-': standard output)\n"
+    "  -f, --force        replace an existing OUT (a symbolic link itself, never its target)\n"
     "  --no-mmap          read with pread instead of mapping the cache\n"
     "  -h, --help         this help\n";
 
-enum { E_OUT = 1, E_NOMMAP };
+enum { E_OUT = 1, E_NOMMAP, E_FORCE };
 static const opt_spec export_opts[] = {
-    {"output", 'o', true, E_OUT}, {"no-mmap", 0, false, E_NOMMAP}, {NULL, 0, false, 0}};
+    {"output", 'o', true, E_OUT}, {"no-mmap", 0, false, E_NOMMAP}, {"force", 'f', false, E_FORCE},
+    {NULL, 0, false, 0}};
 
 /* The .npy header exactly as NumPy (1.24) writes it: the dict with sorted keys, room for the
  * first dimension to grow to 21 digits, spaces and '\n' up to a multiple of 64 bytes. */
@@ -448,48 +457,20 @@ static int export_data(const tc_cache *c, uint32_t field, const tc_field_info *f
                               err);
 }
 
-/* Writes header + data to a temporary next to `out`, then renames it over `out`. */
-static int export_atomic(const tc_cache *c, uint32_t field, const tc_field_info *fi,
-                         const tct_buf *header, const char *out, tc_error *err)
+/* Writes header + data as the output `out` (tools/output.h: atomic, never over an input). */
+static int export_to(const tc_cache *c, uint32_t field, const tc_field_info *fi,
+                     const tct_buf *header, const char *out, const char *input, bool force,
+                     tc_error *err)
 {
-    const char *base = tct_basename(out);
-    size_t dirlen = (size_t)(base - out);
-    size_t cap = strlen(out) + 48;
-    char *tmp = malloc(cap), *dir = strndup(out, dirlen ? dirlen : 0);
-    if (!tmp || !dir) {
-        free(tmp);
-        free(dir);
-        return tct_fail(err, TC_ERR_NOMEM, 0, "out of memory");
-    }
-    int rc = TC_OK;
-    int fd = tct_create_temp(tmp, cap, out); /* mode 0666 minus the umask, like open(2) */
-    if (fd < 0) {
-        rc = tct_fail(err, TC_ERR_IO, errno, "%s: cannot create a temporary file", out);
-    } else {
-        rc = write_all(fd, header->p, header->len, err);
-        if (rc == TC_OK)
-            rc = export_data(c, field, fi, fd, err);
-        if (rc == TC_OK && fsync(fd) != 0)
-            rc = tct_fail(err, TC_ERR_IO, errno, "%s: fsync failed", out);
-        if (close(fd) != 0 && rc == TC_OK)
-            rc = tct_fail(err, TC_ERR_IO, errno, "%s: close failed", out);
-        if (rc == TC_OK && rename(tmp, out) != 0)
-            rc = tct_fail(err, TC_ERR_IO, errno, "%s: cannot rename the temporary into place",
-                          out);
-        if (rc != TC_OK) {
-            unlink(tmp);
-            if (err)
-                cli_prefix_message(err, out);
-        } else {
-            int dfd = open(dirlen ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                fsync(dfd); /* make the rename durable; failure here loses nothing */
-                close(dfd);
-            }
-        }
-    }
-    free(tmp);
-    free(dir);
+    tc_output *o = NULL;
+    int rc = cli_output_open(&o, out, force, &input, 1, err);
+    if (rc == TC_OK)
+        rc = write_all(tc_output_fd(o), header->p, header->len, err);
+    if (rc == TC_OK)
+        rc = export_data(c, field, fi, tc_output_fd(o), err);
+    if (rc == TC_OK)
+        return tc_output_commit(o, err);
+    tc_output_abort(o);
     return rc;
 }
 
@@ -497,7 +478,8 @@ static int cmd_export(int argc, char **argv)
 {
     opt_iter it = cli_opts(&cli_cmd_export, argc, argv);
     const char *arg, *path = NULL, *field = NULL, *out = NULL;
-    unsigned flags = TC_OPEN_DEFAULT;
+    unsigned flags = TC_OPEN_CHECK_BLOCKS; /* never export a block that fails its checksum */
+    bool force = false;
     int id;
     while ((id = cli_next_opt(&it, export_opts, &arg)) != OPT_END) {
         if (id == OPT_ERROR || id == OPT_HELP)
@@ -506,6 +488,8 @@ static int cmd_export(int argc, char **argv)
             out = arg;
         else if (id == E_NOMMAP)
             flags |= TC_OPEN_NO_MMAP;
+        else if (id == E_FORCE)
+            force = true;
         else if (!path)
             path = arg;
         else if (!field)
@@ -544,7 +528,7 @@ static int cmd_export(int argc, char **argv)
     if (rc == TC_OK && npy_header(&header, cli_numpy_name(fi.dtype), tc_num_samples(c), &fi))
         rc = tct_fail(&err, TC_ERR_NOMEM, 0, "out of memory");
     if (rc == TC_OK)
-        rc = export_atomic(c, k, &fi, &header, out, &err);
+        rc = export_to(c, k, &fi, &header, out, path, force, &err);
     if (rc == TC_OK && fi.dtype == TC_DTYPE_BF16)
         fprintf(stderr, "tensorcache: note: bf16 has no NumPy dtype; '%s' holds the raw bit "
                 "patterns as '<u2' (view them with torch or ml_dtypes)\n", out);
@@ -553,7 +537,7 @@ static int cmd_export(int argc, char **argv)
     if (rc) {
         if (!err.code)
             err.code = rc;
-        return cli_report(&err);
+        return cli_output_report(&err);
     }
     return 0;
 }

@@ -5,6 +5,7 @@
  * the fields (names, layouts, conversions, codecs), build the metadata; only then create the
  * writer and stream. Any failure after that aborts the writer: nothing is published. */
 #include "cli.h"
+#include "output.h"
 #include "sources.h"
 #include "util.h"
 
@@ -23,7 +24,9 @@
 static const char PACK_HELP[] =
     "usage: tensorcache pack [options] OUTPUT NAME=SOURCE [NAME=SOURCE ...]\n"
     "\n"
-    "Packs one or more sources into the cache file OUTPUT. Every source must have the same\n"
+    "Packs one or more sources into the cache file OUTPUT ('-': standard output). OUTPUT appears\n"
+    "only when complete; an existing OUTPUT is replaced only with --force, an input never.\n"
+    "Every source must have the same\n"
     "number of samples N. SOURCE is [PREFIX:]FILE[,[PREFIX:]FILE...]: several files are\n"
     "concatenated along N. Formats are detected by content: .npy (1.0/2.0/3.0), IDX, CIFAR-10/100\n"
     "binary batches, and gzip-wrapped versions of these; PREFIX (npy: idx: cifar10: cifar100:\n"
@@ -43,6 +46,7 @@ static const char PACK_HELP[] =
     "  --shape [FIELD=]D1,D2,...        per-sample shape of raw sources (default: scalar)\n"
     "  --meta-json FILE                 a JSON object whose members are added to the metadata\n"
     "  --class-names A,B,...|@FILE      class names (the file: one per line) -> \"classes\"\n"
+    CLI_FORCE_HELP
     "  -q, --quiet                      no summary line, no progress\n"
     "  -h, --help                       this help\n"
     "\n"
@@ -52,7 +56,7 @@ static const char PACK_HELP[] =
 
 enum {
     P_FROM = 1, P_LAYOUT, P_COMPRESS, P_BLOCK, P_ALIGN, P_DTYPE, P_SHAPE, P_META,
-    P_CLASSES, P_QUIET
+    P_CLASSES, P_QUIET, P_FORCE
 };
 
 static const opt_spec pack_opts[] = {
@@ -61,7 +65,8 @@ static const opt_spec pack_opts[] = {
     {"block-size", 0, true, P_BLOCK},      {"align", 0, true, P_ALIGN},
     {"dtype", 0, true, P_DTYPE},           {"shape", 0, true, P_SHAPE},
     {"meta-json", 0, true, P_META},        {"class-names", 0, true, P_CLASSES},
-    {"quiet", 'q', false, P_QUIET},        {NULL, 0, false, 0},
+    {"quiet", 'q', false, P_QUIET},        {"force", 'f', false, P_FORCE},
+    {NULL, 0, false, 0},
 };
 
 /* A [FIELD=]VALUE option: field == NULL means every field. */
@@ -151,7 +156,7 @@ typedef struct {
     uint32_t nfields;
     field_opts from, layout, compress, block, align, dtype, shape;
     const char *meta_json, *class_names;
-    bool quiet;
+    bool quiet, force;
     uint64_t n;
     /* progress */
     bool progress_tty, progress_shown;
@@ -301,6 +306,8 @@ static int parse_pack_args(pack_ctx *P, int argc, char **argv)
             P->class_names = arg;
         } else if (id == P_QUIET) {
             P->quiet = true;
+        } else if (id == P_FORCE) {
+            P->force = true;
         } else {
             const char *value = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg;
             if (strchr(arg, '=') == arg)
@@ -834,11 +841,32 @@ static int stream_samples(pack_ctx *P, tc_writer *w, tc_error *err)
     return rc;
 }
 
+/* Every file pack reads: OUTPUT must not be one of them. */
+static int create_writer(const pack_ctx *P, tc_writer **w, tc_error *err)
+{
+    size_t n = 0, cap = 2;
+    for (uint32_t i = 0; i < P->nsrcs; i++)
+        cap += tcs_num_files(P->srcs[i].src);
+    const char **inputs = calloc(cap, sizeof *inputs);
+    if (!inputs)
+        return tct_fail(err, TC_ERR_NOMEM, 0, "out of memory");
+    for (uint32_t i = 0; i < P->nsrcs; i++)
+        for (uint32_t k = 0; k < tcs_num_files(P->srcs[i].src); k++)
+            inputs[n++] = tcs_file_path(P->srcs[i].src, k);
+    if (P->meta_json)
+        inputs[n++] = P->meta_json;
+    if (P->class_names && P->class_names[0] == '@')
+        inputs[n++] = P->class_names + 1;
+    int rc = cli_writer_create(w, P->output, P->force, inputs, n, err);
+    free(inputs);
+    return rc;
+}
+
 static int write_cache(pack_ctx *P, const tct_buf *meta, uint64_t *payload)
 {
     tc_error err = {0};
     tc_writer *w = NULL;
-    int rc = tc_writer_create(&w, P->output, &err);
+    int rc = create_writer(P, &w, &err);
     for (uint32_t i = 0; rc == TC_OK && i < P->nfields; i++) {
         const pack_field *f = &P->fields[i];
         tc_field_spec spec = {.name = f->name, .dtype = f->dtype, .rank = f->rank,
@@ -861,7 +889,7 @@ static int write_cache(pack_ctx *P, const tct_buf *meta, uint64_t *payload)
     if (rc) {
         if (!err.code)
             err.code = rc;
-        return cli_report(&err);
+        return cli_output_report(&err);
     }
     return 0;
 }
@@ -887,10 +915,11 @@ static int cmd_pack(int argc, char **argv)
     if (rc == 0 && !P.quiet) {
         double el = tct_now() - P.t0;
         struct stat sb;
-        uint64_t size = stat(P.output, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        bool std = cli_output_is_stdout(P.output); /* the summary must not join the cache */
+        uint64_t size = !std && stat(P.output, &sb) == 0 ? (uint64_t)sb.st_size : 0;
         char hs[32];
         cli_human_bytes(hs, sizeof hs, size);
-        printf("packed %s: %llu samples, %u fields, %llu bytes (%s) in %.2f s "
+        fprintf(std ? stderr : stdout, "packed %s: %llu samples, %u fields, %llu bytes (%s) in %.2f s "
                "(%.0f samples/s, %.1f MB/s)\n",
                P.output, (unsigned long long)P.n, P.nfields, (unsigned long long)size, hs, el,
                el > 0 ? (double)P.n / el : 0.0, el > 0 ? (double)payload / el / 1e6 : 0.0);

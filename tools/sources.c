@@ -1,6 +1,6 @@
 /* sources.c - streaming readers for .npy, IDX, CIFAR and raw files, plain or gzipped.
  *
- * Every file goes through a `stream`: a plain file descriptor or a zlib gzFile, plus a small
+ * Every file goes through a `stream`: a plain file descriptor or a gzip decoder, plus a small
  * peek buffer so the first bytes can be inspected before the format is known (gzip streams
  * cannot seek back cheaply). A source opens each of its files twice: once in tcs_open() to read
  * the header (so N is known before anything is written) and once, in turn, while samples are

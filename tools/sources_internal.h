@@ -28,12 +28,15 @@
 
 /* ---- streams (src_stream.c) ---- */
 
-/* A plain file descriptor or a zlib gzFile, plus a small peek buffer so the first bytes can be
- * inspected before the format is known (gzip streams cannot seek back cheaply). */
+/* A plain file descriptor or a gzip decoder (zlib's inflate, member by member), plus a small
+ * peek buffer so the first bytes can be inspected before the format is known (gzip streams
+ * cannot seek back cheaply). */
+typedef struct gz_decoder gz_decoder; /* src_stream.c: inflate over the descriptor */
+
 typedef struct {
     const char *path;
     int fd;
-    gzFile gz;
+    gz_decoder *gz; /* NULL for a plain file */
     uint64_t size; /* plain files: size in bytes */
     uint64_t pos;  /* bytes delivered so far (decompressed bytes for gzip) */
     uint8_t peek[PEEK_MAX];

@@ -15,19 +15,101 @@
 #define GZ_BUFFER (256u << 10)
 #define READ_MAX (1u << 30)
 
-static int gz_fail(const stream *st, tc_error *err)
+/* A gzip file is one or more complete gzip members and nothing else: a cut member and bytes
+ * after the last one (which zlib's gzread would silently ignore) are both SOURCE_FORMAT. */
+struct gz_decoder {
+    z_stream zs;
+    uint8_t in[GZ_BUFFER];
+    bool member_end; /* the last member ended: only another member or the file's end may follow */
+    bool eof;        /* the file ended right after a member */
+};
+
+static int gz_corrupt(const stream *st, const char *why, tc_error *err)
 {
-    int errnum = Z_OK;
-    const char *msg = gzerror(st->gz, &errnum);
-    if (errnum == Z_ERRNO)
-        return tct_fail(err, TC_ERR_IO, errno, "%s: read error", st->path);
-    if (errnum == Z_MEM_ERROR)
-        return tct_fail(err, TC_ERR_NOMEM, 0, "%s: out of memory in zlib", st->path);
-    /* zlib prefixes its message with the descriptor name ("<fd:3>: "): drop that. */
-    if (msg && strncmp(msg, "<fd:", 4) == 0 && strstr(msg, ": "))
-        msg = strstr(msg, ": ") + 2;
     return tct_fail(err, TCT_ERR_SOURCE_FORMAT, 0, "%s: corrupt or truncated gzip data: %s",
-                    st->path, msg && *msg ? msg : "unknown zlib error");
+                    st->path, why);
+}
+
+static int gz_start(stream *st, tc_error *err)
+{
+    st->gz = calloc(1, sizeof *st->gz);
+    if (!st->gz || inflateInit2(&st->gz->zs, 16 + MAX_WBITS) != Z_OK) {
+        free(st->gz);
+        st->gz = NULL;
+        return tct_fail(err, TC_ERR_NOMEM, 0, "%s: cannot start zlib", st->path);
+    }
+    return TC_OK;
+}
+
+static void gz_end(stream *st)
+{
+    inflateEnd(&st->gz->zs);
+    free(st->gz);
+    st->gz = NULL;
+}
+
+/* Refills the decoder's input; *more = false at the end of the file. */
+static int gz_fill(stream *st, bool *more, tc_error *err)
+{
+    gz_decoder *g = st->gz;
+    ssize_t r;
+    do
+        r = read(st->fd, g->in, sizeof g->in);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return tct_fail(err, TC_ERR_IO, errno, "%s: read error: %s", st->path, strerror(errno));
+    g->zs.next_in = g->in;
+    g->zs.avail_in = (uInt)r;
+    *more = r > 0;
+    return TC_OK;
+}
+
+/* Decodes up to n bytes into buf; *got < n only at the end of the last member. */
+static int gz_read(stream *st, uint8_t *buf, size_t n, size_t *got, tc_error *err)
+{
+    gz_decoder *g = st->gz;
+    g->zs.next_out = buf;
+    g->zs.avail_out = (uInt)n; /* n <= READ_MAX < 4 GiB */
+    int rc = TC_OK;
+    while (rc == TC_OK && g->zs.avail_out > 0 && !g->eof) {
+        bool more = true;
+        if (g->zs.avail_in == 0 && (rc = gz_fill(st, &more, err)) != TC_OK)
+            break;
+        if (!more) {
+            if (g->member_end)
+                g->eof = true;
+            else
+                rc = gz_corrupt(st, "unexpected end of file", err);
+            break;
+        }
+        if (g->member_end) { /* bytes after a member: another member, or trailing garbage */
+            if (g->zs.next_in[0] != 0x1f)
+                rc = gz_corrupt(st, "trailing data after the end of the gzip stream", err);
+            else if (inflateReset(&g->zs) != Z_OK)
+                rc = gz_corrupt(st, "cannot restart zlib", err);
+            g->member_end = false;
+            continue;
+        }
+        int z = inflate(&g->zs, Z_NO_FLUSH);
+        if (z == Z_STREAM_END)
+            g->member_end = true;
+        else if (z == Z_MEM_ERROR)
+            rc = tct_fail(err, TC_ERR_NOMEM, 0, "%s: out of memory in zlib", st->path);
+        else if (z != Z_OK && z != Z_BUF_ERROR)
+            rc = gz_corrupt(st, g->zs.msg ? g->zs.msg : "invalid data", err);
+    }
+    *got = n - g->zs.avail_out;
+    return rc;
+}
+
+static int gz_rewind(stream *st)
+{
+    gz_decoder *g = st->gz;
+    if (lseek(st->fd, 0, SEEK_SET) != 0 || inflateReset(&g->zs) != Z_OK)
+        return -1;
+    g->zs.avail_in = 0;
+    g->member_end = g->eof = false;
+    return 0;
 }
 
 int st_open(stream *st, const char *path, tc_error *err)
@@ -55,12 +137,11 @@ int st_open(stream *st, const char *path, tc_error *err)
         return tct_fail(err, TC_ERR_IO, e, "%s: read error", path);
     }
     if (r == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-        st->gz = gzdopen(st->fd, "rb");
-        if (!st->gz) {
+        int rc = gz_start(st, err);
+        if (rc) {
             close(st->fd);
-            return tct_fail(err, TC_ERR_NOMEM, 0, "%s: cannot start zlib", path);
+            return rc;
         }
-        gzbuffer(st->gz, GZ_BUFFER);
     }
     return TC_OK;
 }
@@ -68,10 +149,9 @@ int st_open(stream *st, const char *path, tc_error *err)
 void st_close(stream *st)
 {
     if (st->gz)
-        gzclose(st->gz);
-    else if (st->fd >= 0)
+        gz_end(st);
+    if (st->fd >= 0)
         close(st->fd);
-    st->gz = NULL;
     st->fd = -1;
 }
 
@@ -82,17 +162,13 @@ static int st_read_raw(stream *st, uint8_t *buf, size_t n, size_t *got, tc_error
     while (done < n) {
         size_t want = n - done < READ_MAX ? n - done : READ_MAX;
         if (st->gz) {
-            int r = gzread(st->gz, buf + done, (unsigned)want);
-            if (r < 0)
-                return gz_fail(st, err);
-            if (r == 0) {
-                int errnum = Z_OK;
-                gzerror(st->gz, &errnum);
-                if (errnum != Z_OK) /* Z_BUF_ERROR: the stream ends before its trailer */
-                    return gz_fail(st, err);
+            size_t r;
+            int rc = gz_read(st, buf + done, want, &r, err);
+            if (rc)
+                return rc;
+            done += r;
+            if (r < want)
                 break;
-            }
-            done += (size_t)r;
         } else {
             ssize_t r = read(st->fd, buf + done, want);
             if (r < 0 && errno == EINTR)
@@ -146,7 +222,7 @@ int st_peek(stream *st, const uint8_t **data, size_t *n, tc_error *err)
 
 int st_rewind(stream *st, tc_error *err)
 {
-    if (st->gz ? gzrewind(st->gz) != 0 : lseek(st->fd, 0, SEEK_SET) != 0)
+    if (st->gz ? gz_rewind(st) != 0 : lseek(st->fd, 0, SEEK_SET) != 0)
         return tct_fail(err, TC_ERR_IO, errno, "%s: cannot rewind", st->path);
     st->pos = 0;
     st->peek_len = st->peek_off = 0;

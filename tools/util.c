@@ -30,23 +30,6 @@ int tct_write_errcode(int e)
     return (e == ENOSPC || e == EFBIG || e == EDQUOT) ? TC_ERR_NO_SPACE : TC_ERR_IO;
 }
 
-int tct_create_temp(char *tmp, size_t cap, const char *target)
-{
-    const char *base = tct_basename(target);
-    for (unsigned n = 0; n < 1000; n++) {
-        if ((size_t)snprintf(tmp, cap, "%.*s.%s.tmp.%ld.%u", (int)(base - target), target, base,
-                             (long)getpid(), n) >= cap) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    errno = EEXIST;
-    return -1;
-}
-
 bool tct_parse_u64(const char *s, uint64_t *out)
 {
     if (!s || !*s)

@@ -21,11 +21,6 @@ int tct_fail(tc_error *err, int code, int sys_errno, const char *fmt, ...)
  * limit) or TC_ERR_IO; the same rule as the library's writer (tc__write_errcode). */
 int tct_write_errcode(int e);
 
-/* Creates a new file at a fresh name "<target>.tmp.<pid>.<n>" next to `target` (the name goes
- * to tmp, capacity cap), O_EXCL and mode 0666 so the kernel applies the umask: no umask(2)
- * read-and-restore, which races other threads. @return the fd, or -1 with errno set. */
-int tct_create_temp(char *tmp, size_t cap, const char *target);
-
 /* Checked arithmetic: false on overflow (the result is then unspecified). */
 static inline bool tct_mul(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_mul_overflow(a, b, r); }
 static inline bool tct_add(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_add_overflow(a, b, r); }

@@ -14,7 +14,8 @@ Writing goes through libtensorcache (ctypes): :func:`pack`, :func:`pack_batches`
 """
 
 from ._errors import (ERROR_CODES, Error, FormatError, InvalidArgumentError, NativeLibraryError,
-                      NotFoundError, RangeError, SampleMismatchError, TCIOError, WrongKindError)
+                      NotFoundError, OutputExistsError, OutputRefusedError, RangeError,
+                      SampleMismatchError, TCIOError, WrongKindError)
 from .reader import Cache, Field, open
 from ._codecs import backends
 
@@ -43,4 +44,5 @@ __all__ = ["open", "verify", "Cache", "Field", "pack", "pack_batches", "pack_tor
            "Loader", "shuffle_index",
            "Error", "FormatError", "TCIOError", "NotFoundError", "RangeError", "WrongKindError",
            "SampleMismatchError", "InvalidArgumentError", "NativeLibraryError", "ERROR_CODES",
+           "OutputExistsError", "OutputRefusedError",
            "backends", "__version__"]

@@ -6,6 +6,8 @@ that ordinary Python handling also works: a sample index out of range is an ``In
 missing field a ``KeyError``, a damaged file a ``ValueError`` (``FormatError``).
 """
 
+import re
+
 # (name, number) exactly as TC_ERROR_LIST in include/tensorcache.h; the numbers never change.
 # Kept here for the NumPy-only reader; python/tests/test_header.py compares it with the header
 # and the library, and _native.check_library() refuses a library that disagrees.
@@ -16,7 +18,7 @@ ERROR_CODES = {
     "SHAPE": 18, "INDEX": 19, "CHECKSUM": 20, "LAYOUT": 21, "NOT_FOUND": 22, "RANGE": 23,
     "WRONG_KIND": 24, "METADATA": 25, "STATE": 26, "SAMPLE_MISMATCH": 27, "NO_SPACE": 28,
     "CORRUPT_BLOCK": 29, "BUFFER_TOO_SMALL": 30, "FIELD_COUNT": 31, "PADDING": 32,
-    "STOPPED": 42, "TIMEOUT": 43,
+    "EXISTS": 37, "SAME_FILE": 38, "NOT_REGULAR": 39, "STOPPED": 42, "TIMEOUT": 43,
 }
 # 33-36 are the tensorcache command's own codes (tools/errors.h); the library never returns them.
 ERROR_NAMES = {num: name for name, num in ERROR_CODES.items()}
@@ -29,10 +31,25 @@ FORMAT_CODES = frozenset({
 })
 
 
-class Error(Exception):
-    """Base class: ``code`` is the C error name ("CHECKSUM"), ``number`` its C number."""
+_REPORTED_CODE = re.compile(r"^\S*Error: ([A-Z_]+): ", re.MULTILINE)
 
-    def __init__(self, code, message, sys_errno=0):
+
+def _code_in_report(text):
+    """The code of the last "...Error: CODE: message" line of a re-raised traceback text."""
+    codes = [c for c in _REPORTED_CODE.findall(str(text)) if c in ERROR_CODES]
+    return codes[-1] if codes else "INVALID_ARG"
+
+
+class Error(Exception):
+    """Base class: ``code`` is the C error name ("CHECKSUM"), ``number`` its C number.
+
+    Built from one argument (``FormatError(text)``), as PyTorch's DataLoader does when it
+    re-raises a worker's exception in the main process, the code is recovered from the text, so
+    the error keeps its class and code instead of becoming a RuntimeError."""
+
+    def __init__(self, code, message=None, sys_errno=0):
+        if message is None:
+            code, message = _code_in_report(code), str(code)
         if code not in ERROR_CODES:
             raise ValueError("unknown tensorcache error code %r" % (code,))
         self.code = code
@@ -55,7 +72,7 @@ class FormatError(Error, ValueError):
 class TCIOError(Error, OSError):
     """A system call failed (open, read, map). ``sys_errno`` holds errno."""
 
-    def __init__(self, code, message, sys_errno=0):
+    def __init__(self, code, message=None, sys_errno=0):
         Error.__init__(self, code, message, sys_errno)
         self.errno = sys_errno or None
 
@@ -81,6 +98,15 @@ class InvalidArgumentError(Error, ValueError):
     """An argument is invalid (bad layout tag, unsupported dtype, ...)."""
 
 
+class OutputExistsError(Error, FileExistsError):
+    """The output path exists and ``overwrite=True`` was not given (EXISTS)."""
+
+
+class OutputRefusedError(Error, OSError):
+    """The output may never be written: it is the same file as an input (SAME_FILE), or a
+    directory, socket or block device (NOT_REGULAR). ``overwrite=True`` does not change that."""
+
+
 class NativeLibraryError(Error, OSError):
     """A native library (libtensorcache, libxxhash, liblz4) is needed and could not be loaded."""
 
@@ -91,7 +117,8 @@ class NativeLibraryError(Error, OSError):
 _CLASS_BY_CODE = {
     "IO": TCIOError, "NO_SPACE": TCIOError, "NOT_FOUND": NotFoundError, "RANGE": RangeError,
     "WRONG_KIND": WrongKindError, "SAMPLE_MISMATCH": SampleMismatchError,
-    "INVALID_ARG": InvalidArgumentError,
+    "INVALID_ARG": InvalidArgumentError, "EXISTS": OutputExistsError,
+    "SAME_FILE": OutputRefusedError, "NOT_REGULAR": OutputRefusedError,
 }
 
 

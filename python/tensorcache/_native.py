@@ -32,6 +32,7 @@ TC_MAX_RANK = 8
 TC_DIM_VARIABLE = (1 << 64) - 1
 TC_OPEN_VERIFY = 1
 TC_OPEN_NO_MMAP = 2
+TC_WRITE_OVERWRITE = 1
 _SONAMES = ("libtensorcache.so",) + tuple("libtensorcache.so.%d.%d" % v for v in KNOWN_VERSIONS)
 
 
@@ -117,6 +118,8 @@ def _declare(lib):
         "tc_num_fields": (u32, [vp]),
         "tc_file_size": (u64, [vp]),
         "tc_format_version": (ctypes.c_uint, [vp]),
+        "tc_file_format": (None, [vp, P(ctypes.c_uint), P(ctypes.c_uint)]),
+        "tc_version": (None, [P(ctypes.c_uint), P(ctypes.c_uint), P(ctypes.c_uint)]),
         "tc_describe_field": (ci, [vp, u32, P(tc_field_info), err]),
         "tc_find_field": (ci, [vp, ctypes.c_char_p, P(u32), err]),
         "tc_metadata": (ci, [vp, P(vp), P(sz), err]),
@@ -127,6 +130,8 @@ def _declare(lib):
         "tc_gather": (ci, [vp, u32, P(u64), sz, vp, sz, err]),
         "tc_verify": (ci, [vp, err]),
         "tc_writer_create": (ci, [P(vp), ctypes.c_char_p, err]),
+        "tc_writer_create_ex": (ci, [P(vp), ctypes.c_char_p, ctypes.c_uint,
+                                     P(ctypes.c_char_p), sz, err]),
         "tc_writer_add_field": (ci, [vp, P(tc_field_spec), err]),
         "tc_writer_set_metadata": (ci, [vp, ctypes.c_char_p, sz, err]),
         "tc_writer_append": (ci, [vp, P(tc_value), err]),
@@ -252,7 +257,10 @@ class CReader:
         self.num_samples = L.tc_num_samples(self._c)
         self.num_fields = L.tc_num_fields(self._c)
         self.file_size = L.tc_file_size(self._c)
-        self.format_version = L.tc_format_version(self._c)
+        self.format_version = L.tc_format_version(self._c)  # deprecated: major*100 + minor
+        vmaj, vmin = ctypes.c_uint(), ctypes.c_uint()
+        L.tc_file_format(self._c, ctypes.byref(vmaj), ctypes.byref(vmin))
+        self.version = (vmaj.value, vmin.value)
         self.fields = []
         for k in range(self.num_fields):
             info = tc_field_info()

@@ -35,17 +35,23 @@ _U64_MAX = np.uint64(F.U64_MAX)
 _VERIFY_CHUNK = 1 << 20  # index entries checked per vectorised step
 
 
-def open(path, verify=False, copy_on_write=False):  # noqa: A001 - mirrors builtins.open
+def open(path, verify=False, copy_on_write=False, check_blocks=False):  # noqa: A001
     """Opens and validates a tensorcache file; returns a :class:`Cache`.
 
-    verify: also check every index entry, every checksum, the padding and every LZ4 block
-        (FORMAT.md "full validation"; reads the whole file).
+    Checking levels (as the C library's open flags, include/tensorcache.h):
+    default: the header, field table and metadata against their checksums, every field entry
+        (cost independent of N); on access, the index entries a sample needs, and an LZ4 block
+        must decode to exactly its size.
+    check_blocks: also check every LZ4 block read against its own XXH3-64 checksum before
+        decoding it (one hash over the compressed bytes: a few percent of the decode).
+    verify: also check every index entry, every region and LZ4 block checksum, the padding and
+        every LZ4 block (FORMAT.md "full validation"; reads the whole file).
     copy_on_write: map the file privately (MAP_PRIVATE) so that views are *writable*: a write
         changes only this process's copy of the touched page, never the file. Reading costs the
         same as the default read-only mapping. The PyTorch adapter uses this because PyTorch
         has no read-only tensors.
     """
-    return Cache(path, verify=verify, copy_on_write=copy_on_write)
+    return Cache(path, verify=verify, copy_on_write=copy_on_write, check_blocks=check_blocks)
 
 
 # MAP_NORESERVE keeps a private (copy-on-write) mapping of a file larger than RAM + swap from
@@ -251,9 +257,11 @@ class Field:
         if cached is not None and cached[0] == b:
             return cached[1]
         e = self._e
-        off, csize, _ = self._block_entry(b)
+        off, csize, checksum = self._block_entry(b)
         raw = _block_raw_size(e, self._n, b)
         src = self._u8()[e.data_offset + off:e.data_offset + off + csize]
+        if self._cache.check_blocks:
+            _check_block_checksum(e, b, src, checksum)
         dst = np.empty(raw, np.uint8)
         got = _codecs.lz4().decompress_into(src, dst)
         if got < 0 or got != raw:
@@ -367,6 +375,13 @@ class Field:
         self._array = None
         self._index = None
         self._block = None
+
+
+def _check_block_checksum(e, b, src, checksum):
+    """An LZ4 block's compressed bytes against its index entry's checksum (FORMAT.md 7)."""
+    if _codecs.xxh3(src) != checksum:
+        raise FormatError("CHECKSUM", "field '%s': block %d (samples %d..) checksum mismatch"
+                          % (e.name, b, b * e.block_samples))
 
 
 # ---- deferred / full index checks: one scalar checker (the truth) and vectorised filters ----
@@ -516,8 +531,9 @@ class Cache:
     ``cache[a:b]`` gives range views.
     """
 
-    def __init__(self, path, verify=False, copy_on_write=False):
+    def __init__(self, path, verify=False, copy_on_write=False, check_blocks=False):
         self.path = os.fspath(path)
+        self.check_blocks = bool(check_blocks)
         self.copy_on_write = bool(copy_on_write)
         self._closed = True
         self._mm = None
@@ -723,7 +739,8 @@ class Cache:
     # ---- full validation ---------------------------------------------------------------------
     def verify(self):
         """FORMAT.md "full validation", in the C library's order: every index entry [INDEX],
-        every region checksum [CHECKSUM], zero padding between regions, then inside each
+        every region checksum and every LZ4 block checksum [CHECKSUM], zero padding between
+        regions, then inside each
         field's data region [PADDING], every LZ4 block decodes [CORRUPT_BLOCK]. Raises
         FormatError on the first problem; returns None."""
         self._check_open()
@@ -747,6 +764,12 @@ class Cache:
                                   "mismatch: stored %016x, computed %016x"
                                   % (e.name, e.index_offset, e.index_offset + e.index_size,
                                      e.index_checksum, got))
+            if f.compressed:  # every block's own checksum, even when the region's matches
+                rows = f._index_rows()
+                for b in range(e.nblocks):
+                    off, csize, checksum = (int(v) for v in rows[b])
+                    start = e.data_offset + off  # entries were checked by _verify_block_index
+                    _check_block_checksum(e, b, u8[start:start + csize], checksum)
         self._verify_padding()
         for f in self.fields:
             self._verify_field_padding(f)

@@ -11,6 +11,13 @@ set of buffers; pack_torch(num_workers > 0) has its worker processes stack whole
 Nothing appears at `path` until every sample has been written and checked: any error (a sample
 whose dtype or shape differs from the first one, an exception raised by the data source, Ctrl-C)
 aborts the writer and leaves no output file (and an existing file at `path` untouched).
+
+Outputs follow the library's policy (docs/CLI.md, "Output files"): an existing `path` is
+replaced only with ``overwrite=True`` (OutputExistsError otherwise; a symbolic link is replaced
+itself, never its target); `path` is never one of the inputs (OutputRefusedError, SAME_FILE,
+whatever `overwrite` says): the paths in ``inputs=``, a tensorcache the samples come from, and
+the files behind np.memmap arrays of the first sample; a directory, socket or block device is
+never replaced (NOT_REGULAR), and an existing FIFO or character device is written into.
 """
 
 import ctypes
@@ -63,14 +70,17 @@ class Writer:
             w.append_batch({"image": images, "label": labels})
     """
 
-    def __init__(self, path, metadata=None):
+    def __init__(self, path, metadata=None, overwrite=False, inputs=()):
         self._L = _native.lib()
         self.path = os.fspath(path)
         self._w = ctypes.c_void_p()
         self.fields = []  # dicts: name, code, dtype, shape, variable
         err = tc_error()
-        rc = self._L.tc_writer_create(ctypes.byref(self._w), os.fsencode(self.path),
-                                      ctypes.byref(err))
+        paths = [os.fsencode(p) for p in inputs]
+        c_inputs = (ctypes.c_char_p * max(1, len(paths)))(*paths)
+        flags = _native.TC_WRITE_OVERWRITE if overwrite else 0
+        rc = self._L.tc_writer_create_ex(ctypes.byref(self._w), os.fsencode(self.path), flags,
+                                         c_inputs, len(paths), ctypes.byref(err))
         if rc:
             self._w = ctypes.c_void_p()
             _native.raise_error(err, rc)
@@ -402,8 +412,10 @@ class _Packer:
     feeds the C writer one batch at a time."""
 
     def __init__(self, path, field_names, layout, shapes, variable, compress, align, block_bytes,
-                 metadata, batch_size, progress, total):
+                 metadata, batch_size, progress, total, overwrite=False, inputs=()):
         self.path = os.fspath(path)
+        self.overwrite = overwrite
+        self.inputs = list(inputs)
         self.field_names = list(field_names) if field_names is not None else None
         self.layout = layout or {}
         self.shapes = shapes or {}
@@ -468,6 +480,20 @@ class _Packer:
                                       % (where, len(sample), len(self.names)))
         return list(sample)
 
+    def _check_option_names(self):
+        """Every field name an option mentions must be a field (as the CLI's [FIELD=] options):
+        a typo must not silently leave a field uncompressed or unconverted."""
+        named = {"layout": self.layout, "shapes": self.shapes, "align": self.align,
+                 "block_bytes": self.block_bytes, "compress": self.compress,
+                 "variable": self.variable}
+        for opt, value in named.items():
+            if isinstance(value, dict) or (opt in ("compress", "variable") and isinstance(
+                    value, (list, tuple, set, frozenset))):
+                unknown = [k for k in value if k not in self.names]
+                if unknown:
+                    raise InvalidArgumentError("NAME", "%s= names no field %s (fields: %s)" % (
+                        opt, ", ".join(repr(k) for k in unknown), ", ".join(self.names)))
+
     def _option(self, opt, k, name, default=None):
         if isinstance(opt, dict):
             return opt.get(name, default)
@@ -477,7 +503,9 @@ class _Packer:
 
     def _declare(self, first_values):
         """Fields from the first sample's per-sample arrays."""
-        self.writer = Writer(self.path)
+        self._check_option_names()
+        self.writer = Writer(self.path, overwrite=self.overwrite,
+                             inputs=self.inputs + _memmap_paths(first_values))
         conversions = {}
         for k, (name, a) in enumerate(zip(self.names, first_values)):
             code = dtype_code(a.dtype)
@@ -683,6 +711,27 @@ def merge_metadata(base, user):
     return out
 
 
+def _memmap_paths(values):
+    """The files behind np.memmap arrays among `values` (or their bases)."""
+    paths = []
+    for v in values:
+        while isinstance(v, np.ndarray):
+            if isinstance(v, np.memmap) and getattr(v, "filename", None):
+                paths.append(v.filename)
+                break
+            v = v.base
+    return paths
+
+
+def _input_paths(samples, inputs):
+    """What the output must not be: `inputs`, plus the file of a tensorcache being repacked."""
+    paths = [os.fspath(p) for p in (inputs or ())]
+    cache = getattr(samples, "_cache", samples)  # a Field, or a Cache
+    if hasattr(cache, "path") and hasattr(cache, "fields") and hasattr(cache, "num_samples"):
+        paths.append(os.fspath(cache.path))
+    return paths
+
+
 def _run(packer, items, add):
     try:
         for item in items:
@@ -704,39 +753,45 @@ _PACK_DOC = """
     compress: names of fixed-shape fields to store LZ4-compressed; block_bytes: their target
         uncompressed block size. align: {name: A} or one int: pad each sample's stride to A.
     metadata: dict merged into the JSON metadata the writer records (or str/bytes verbatim).
+    overwrite: replace an existing `path` (default: OutputExistsError); never an input.
+    inputs: paths of files the samples are read from, which `path` must not be (SAME_FILE).
     batch_size: samples per C call (memory is O(batch_size)).
     progress: True (tqdm if installed, else a line every 2 s), False, or None (when stderr is a
-        terminal). total: sample count for the progress bar.
+        terminal).%s
     Returns a PackSummary(path, num_samples, payload_bytes, file_size, seconds).
     Dtype and shape of every field come from the first sample; any later sample that differs
     raises SampleMismatchError and no file is written."""
+_TOTAL_DOC = " total: sample count for the progress bar."
 
 
 def pack(path, samples, field_names=None, layout=None, shapes=None, variable=(), compress=(),
-         align=None, block_bytes=None, metadata=None, batch_size=256, progress=None, total=None):
+         align=None, block_bytes=None, metadata=None, batch_size=256, progress=None, total=None,
+         overwrite=False, inputs=()):
     packer = _Packer(path, field_names, layout, shapes, variable, compress, align, block_bytes,
                      metadata, batch_size, progress,
-                     total if total is not None else _len_or_none(samples))
+                     total if total is not None else _len_or_none(samples),
+                     overwrite=overwrite, inputs=_input_paths(samples, inputs))
     return _run(packer, samples, packer.add_sample)
 
 
 pack.__doc__ = """Packs an iterable of samples (dicts or tuples of arrays/tensors/scalars) into
     the cache file `path`, streaming: memory stays O(batch_size).
-    """ + _PACK_DOC
+    """ + _PACK_DOC % _TOTAL_DOC
 
 
 def pack_batches(path, batches, field_names=None, layout=None, shapes=None, variable=(),
                  compress=(), align=None, block_bytes=None, metadata=None, progress=None,
-                 total=None):
+                 total=None, overwrite=False, inputs=()):
     packer = _Packer(path, field_names, layout, shapes, variable, compress, align, block_bytes,
-                     metadata, 1, progress, total)
+                     metadata, 1, progress, total, overwrite=overwrite,
+                     inputs=_input_paths(batches, inputs))
     return _run(packer, batches, packer.add_batch)
 
 
 pack_batches.__doc__ = """Packs an iterable of BATCHES (dicts or tuples of arrays with a leading
     batch axis, e.g. what a PyTorch DataLoader yields): one C call per batch. A variable-shape
     field takes a list of per-sample arrays.
-    """ + _PACK_DOC
+    """ + _PACK_DOC % _TOTAL_DOC
 
 
 def _len_or_none(obj):
@@ -808,7 +863,7 @@ def _stack_collate(samples):
 
 def pack_torch(dataset_or_dataloader, path, field_names=None, layout=None, batch_size=256,
                num_workers=0, shapes=None, variable=(), compress=(), align=None,
-               block_bytes=None, metadata=None, progress=None):
+               block_bytes=None, metadata=None, progress=None, overwrite=False, inputs=()):
     """Packs a PyTorch Dataset (map-style or iterable) or DataLoader into `path`, streaming.
 
     A DataLoader is iterated as it is (its batches go to the writer one C call each). A Dataset
@@ -820,7 +875,7 @@ def pack_torch(dataset_or_dataloader, path, field_names=None, layout=None, batch
     obj = dataset_or_dataloader
     common = dict(field_names=field_names, layout=layout, shapes=shapes, variable=variable,
                   compress=compress, align=align, block_bytes=block_bytes, metadata=metadata,
-                  progress=progress)
+                  progress=progress, overwrite=overwrite, inputs=inputs)
     if isinstance(obj, tud.DataLoader):
         total = _len_or_none(obj.dataset)
         if obj.batch_size is None and obj.batch_sampler is None:
@@ -847,4 +902,4 @@ def pack_torch(dataset_or_dataloader, path, field_names=None, layout=None, batch
     return pack(path, samples, batch_size=batch_size, total=total, **common)
 
 
-pack_torch.__doc__ += _PACK_DOC
+pack_torch.__doc__ += _PACK_DOC % ""  # the total comes from the dataset

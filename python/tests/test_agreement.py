@@ -23,6 +23,7 @@ def compare(test, path, max_samples=None):
         test.assertEqual(c.num_samples, len(p))
         test.assertEqual(c.file_size, p.file_size)
         test.assertEqual(c.format_version, p.version[0] * 100 + p.version[1])
+        test.assertEqual(c.version, p.version)
         test.assertEqual(c.metadata(), p.metadata_bytes)
         try:
             want_meta = json.loads(c.metadata().decode()) if c.metadata() else {}

@@ -81,6 +81,17 @@ def worker_memory(batch):
 @unittest.skipUnless(os.path.exists(os.path.join(FMNIST, "train-images-idx3-ubyte.gz")),
                      "Fashion-MNIST is not installed at %s (Debian: dataset-fashion-mnist)"
                      % FMNIST)
+
+class _FailingDataset(tud.Dataset if torch is not None else object):
+    """Raises a tensorcache error for every item (as a damaged cache would)."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        raise tensorcache.FormatError("CHECKSUM", "field 'x': block 2 (samples 6..) checksum "
+                                      "mismatch")
+
 class TorchTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -134,6 +145,17 @@ class TorchTest(unittest.TestCase):
         with tensorcache.open(p, verify=True) as c:
             self.assertEqual(c["image"].tobytes(), test.images.tobytes())
             np.testing.assert_array_equal(c["label"], test.labels)
+
+    def test_worker_error_keeps_its_type(self):
+        # A tensorcache error raised in a DataLoader worker reaches the caller with its class
+        # and code (PyTorch re-raises it as exc_type(text), which the error class accepts).
+        loader = tud.DataLoader(_FailingDataset(), batch_size=2, num_workers=1)
+        with self.assertRaises(tensorcache.FormatError) as cm:
+            next(iter(loader))
+        self.assertEqual(cm.exception.code, "CHECKSUM")
+        self.assertIn("block 2 (samples 6..) checksum mismatch", str(cm.exception))
+        e = tensorcache.TCIOError("Caught TCIOError.\ntensorcache._errors.TCIOError: NO_SPACE: x")
+        self.assertEqual((e.code, type(e)), ("NO_SPACE", tensorcache.TCIOError))
 
     def test_dataset_zero_copy_no_warning(self):
         ds = CacheDataset(self.train_path)

@@ -61,6 +61,31 @@ class CorpusTest(unittest.TestCase):
                             cache.verify()
                         self.assertEqual(cm.exception.code, want[1])
 
+    def test_block_checksum_levels(self):
+        """A wrong LZ4 block checksum with everything else re-sealed (tests/bad/100, 101): a
+        default open reads what decodes, check_blocks=True refuses exactly block 2 (samples
+        6..8) in both readers, verification finds it."""
+        for number in ("100", "101"):
+            path, = glob.glob(os.path.join(CORPUS, number + "-lz4-block-*.tc"))
+            with self.subTest(file=os.path.basename(path)):
+                with tensorcache.open(path, check_blocks=True) as cache:
+                    f = cache["packed"]
+                    for i in range(len(cache)):
+                        if 6 <= i < 9:
+                            with self.assertRaises(tensorcache.FormatError) as cm:
+                                f.sample(i)
+                            self.assertEqual(cm.exception.code, "CHECKSUM")
+                            self.assertIn("block 2", str(cm.exception))
+                        else:
+                            f.sample(i)
+                    with self.assertRaises(tensorcache.FormatError) as cm:
+                        f.gather(np.array([0, 7]))
+                    self.assertEqual(cm.exception.code, "CHECKSUM")
+                self.assertEqual(_native.c_open_error(path, verify=True), "CHECKSUM")
+        with tensorcache.open(os.path.join(CORPUS, "100-lz4-block-checksum-wrong-resealed."
+                                           "verify-CHECKSUM.tc")) as cache:
+            cache["packed"].sample(7)  # default level: the block decodes, no checksum asked
+
     def test_exception_shape(self):
         files = sorted(glob.glob(os.path.join(CORPUS, "*.CHECKSUM.tc")))
         if not files:
@@ -266,6 +291,17 @@ class GeneratedBadFilesTest(unittest.TestCase):
         struct.pack_into("<Q", p.b, ioff + b * 24 + 8 * col, value)
         return p.reseal(regions=True)
 
+    def _blk_shorten(self, e1):
+        """Block 1 (entry e1) one byte shorter, with its own checksum and every region
+        re-sealed, so that only the dropped byte is wrong."""
+        z = self.field_no("z")
+        ioff, doff = self.orig.fget(z, "index_offset"), self.orig.fget(z, "data_offset")
+        p = self.p()
+        start = doff + e1[0]
+        struct.pack_into("<QQ", p.b, ioff + 24 + 8, e1[1] - 1,
+                         tcfile.xxh3(bytes(p.b[start:start + e1[1] - 1])))
+        return p.reseal(regions=True)
+
     def access_codes(self, path, field, i):
         """(python, C) error names when reading sample i of `field` (None when it reads)."""
         py = c = None
@@ -338,15 +374,16 @@ class GeneratedBadFilesTest(unittest.TestCase):
                 self.assertEqual(self.access_codes(path, "z", 5 * (b + 1)),
                                  (next_code, next_code))
                 self.assertEqual(self.access_codes(path, "z", 0), (None, None))
-        # block 1 one byte shorter, everything resealed: the dropped byte is now a non-zero gap
-        # between blocks, which full verification finds before decoding; reading decodes wrongly
-        data = self._blk_patch(1, 1, e1[1] - 1).b
-        self.check("blk-truncated", data, None, "PADDING")
+        # block 1 one byte shorter, everything resealed (its own checksum too): the dropped byte
+        # is now a non-zero gap between blocks, which full verification finds before decoding;
+        # reading decodes wrongly
+        data = self._blk_shorten(e1)
+        self.check("blk-truncated", data.b, None, "PADDING")
         self.assertEqual(self.access_codes(self.tmp("case-blk-truncated.tc"), "z", 7),
                          ("CORRUPT_BLOCK", "CORRUPT_BLOCK"))
         # ... and with that byte zeroed, the padding is clean and the decode fails
         doff = self.orig.fget(z, "data_offset")
-        p = self._blk_patch(1, 1, e1[1] - 1)
+        p = self._blk_shorten(e1)
         p.b[doff + e1[0] + e1[1] - 1] = 0
         self.check("blk-truncated-zeroed", p.reseal(regions=True).b, None, "CORRUPT_BLOCK")
         self.assertEqual(self.access_codes(self.tmp("case-blk-truncated-zeroed.tc"), "z", 7),

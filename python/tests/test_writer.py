@@ -201,7 +201,10 @@ class BadSampleTest(unittest.TestCase):
                 before = sorted(os.listdir(d.path))
                 fn = tensorcache.pack_batches if batches else tensorcache.pack
                 with self.assertRaises(exc_type) as cm:
-                    fn(target, samples() if callable(samples) else samples, progress=False, **kw)
+                    # overwrite=True: a failure must leave the target alone even when replacing
+                    # it was allowed
+                    fn(target, samples() if callable(samples) else samples, progress=False,
+                       overwrite=True, **kw)
                 if code is not None:
                     self.assertEqual(cm.exception.code, code, str(cm.exception))
                 self.assertEqual(sorted(os.listdir(d.path)), before)
@@ -266,6 +269,19 @@ class BadSampleTest(unittest.TestCase):
         self.assert_no_output(tensorcache.InvalidArgumentError, "FIELD_COUNT", [])
         self.assert_no_output(tensorcache.InvalidArgumentError, "NAME", [(1, 2)],
                               field_names=["a"])
+
+    def test_unknown_field_names_in_options(self):
+        # every per-field option rejects a name that is no field, as the CLI's [FIELD=] does
+        sample = [{"image": np.zeros((2, 2, 3), np.uint8), "label": 1}]
+        for kw in ({"layout": {"imgae": "NHWC"}}, {"compress": {"imgae": "lz4"}},
+                   {"compress": ["imgae"]}, {"shapes": {"lable": ()}}, {"variable": ["imgae"]},
+                   {"align": {"imgae": 64}}, {"block_bytes": {"imgae": 4096}}):
+            with self.subTest(**{k: str(v) for k, v in kw.items()}):
+                e = self.assert_no_output(tensorcache.InvalidArgumentError, "NAME", sample, **kw)
+                self.assertIn("no field", str(e))
+                e = self.assert_no_output(tensorcache.InvalidArgumentError, "NAME",
+                                          [{"image": np.zeros((1, 2, 2, 3), np.uint8),
+                                            "label": np.ones(1)}], batches=True, **kw)
 
     def test_bad_batches(self):
         self.assert_no_output(tensorcache.SampleMismatchError, "SAMPLE_MISMATCH",

@@ -77,6 +77,10 @@ static void test_future_minor_version(void **state)
     for (unsigned flags = 0; flags <= 3; flags++) {
         tc_cache *c = open_ok(path, flags);
         assert_int_equal(tc_format_version(c), 101);
+        unsigned vmaj = 0, vmin = 0;
+        tc_file_format(c, &vmaj, &vmin);
+        assert_int_equal(vmaj, 1);
+        assert_int_equal(vmin, 1);
         tu_check_small(c, TU_IMAGE | TU_LABEL, 5);
         tc_close(c);
     }
@@ -202,6 +206,48 @@ static void test_lz4_damage(void **state)
     check_lz4_damage("lz4-block-truncated", TC_ERR_CORRUPT_BLOCK, TC_ERR_CORRUPT_BLOCK);
     /* a flipped compressed byte: caught by the block checksum, or by the decoder */
     check_lz4_damage("lz4-block-byte-flipped", TC_ERR_CHECKSUM, TC_ERR_CORRUPT_BLOCK);
+}
+
+/* A block whose own checksum is wrong while everything else is re-sealed: a default open reads it
+ * (the format lets it skip payload checksums), TC_OPEN_CHECK_BLOCKS refuses every sample of that
+ * block (and only of that block), verification finds it. */
+static void test_lz4_block_checksum_levels(void **state)
+{
+    (void)state;
+    const char *slugs[] = {"lz4-block-checksum-wrong-resealed", "lz4-block-byte-flipped-resealed"};
+    for (size_t t = 0; t < 2; t++) {
+        char path[PATH_MAX];
+        build_case(slugs[t], path);
+        for (unsigned backend = 0; backend <= TC_OPEN_NO_MMAP; backend += TC_OPEN_NO_MMAP) {
+            tc_cache *c = open_ok(path, backend | TC_OPEN_CHECK_BLOCKS);
+            uint8_t got[64], want[64];
+            uint64_t idx[2] = {0, 7};
+            tc_error err;
+            for (uint64_t i = 0; i < 20; i++) {
+                if (i >= 6 && i < 9) {
+                    TU_EXPECT(TC_ERR_CHECKSUM,
+                              tc_read_sample(c, 1, i, got, sizeof got, NULL, &err), &err);
+                    assert_non_null(strstr(err.message, "block 2"));
+                } else {
+                    TU_OK(tc_read_sample(c, 1, i, got, sizeof got, NULL, &err), &err);
+                    assert_memory_equal(got, want, tu_small_sample(TU_PACKED, i, want));
+                }
+            }
+            uint8_t batch[2 * 64];
+            TU_EXPECT(TC_ERR_CHECKSUM, tc_gather(c, 1, idx, 2, batch, sizeof batch, &err), &err);
+            TU_EXPECT(TC_ERR_CHECKSUM, tc_verify(c, &err), &err);
+            tc_close(c);
+        }
+        if (t == 0) { /* the blocks decode: without block checking the samples read */
+            tc_cache *c = open_ok(path, TC_OPEN_DEFAULT);
+            uint8_t got[64], want[64];
+            tc_error err;
+            TU_OK(tc_read_sample(c, 1, 7, got, sizeof got, NULL, &err), &err);
+            assert_memory_equal(got, want, tu_small_sample(TU_PACKED, 7, want));
+            tc_close(c);
+        }
+        unlink(path);
+    }
 }
 
 static void test_lz4_overlap_access(void **state)
@@ -570,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_deferred_variable_entries),
         cmocka_unit_test(test_lz4_damage),
         cmocka_unit_test(test_lz4_overlap_access),
+        cmocka_unit_test(test_lz4_block_checksum_levels),
         cmocka_unit_test(test_payload_flip_still_readable),
         cmocka_unit_test(test_stride_padding_nonzero),
         cmocka_unit_test(test_variable_gap_nonzero),

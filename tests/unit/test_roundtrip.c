@@ -1088,6 +1088,15 @@ static void test_dtype_and_version_helpers(void **state)
     char v[32];
     snprintf(v, sizeof v, "%d.%d.%d", TC_VERSION_MAJOR, TC_VERSION_MINOR, TC_VERSION_PATCH);
     assert_string_equal(tc_version_string(), v);
+    unsigned major = 99, minor = 99, patch = 99;
+    tc_version(&major, &minor, &patch);
+    assert_int_equal(major, TC_VERSION_MAJOR);
+    assert_int_equal(minor, TC_VERSION_MINOR);
+    assert_int_equal(patch, TC_VERSION_PATCH);
+    tc_version(NULL, NULL, NULL);
+    tc_format_written(&major, &minor);
+    assert_int_equal(major, TC_FORMAT_MAJOR);
+    assert_int_equal(minor, TC_FORMAT_MINOR);
 }
 
 int main(void)

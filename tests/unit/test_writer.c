@@ -715,6 +715,96 @@ static void test_path_names_no_file(void **state)
     TU_EXPECT(TC_ERR_INVALID_ARG, tc_writer_create(&w, NULL, &err), &err);
 }
 
+/* ---- the output policy at publication (lib/output.c) ---- */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void assert_text(const char *path, const char *text)
+{
+    char buf[64] = {0};
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    assert_int_equal(n, strlen(text));
+    assert_string_equal(buf, text);
+}
+
+static int commit_text(tc_output *o, const char *text, tc_error *err)
+{
+    assert_int_equal(write(tc_output_fd(o), text, strlen(text)), (ssize_t)strlen(text));
+    return tc_output_commit(o, err);
+}
+
+/* A file that appears at the target after the output was opened is not replaced either:
+ * publication is renameat2(RENAME_NOREPLACE), not a check followed by a rename. */
+static void test_output_noreplace_at_publication(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], dir[PATH_MAX];
+    tc_error err;
+    tc_output *o = NULL;
+    tu_path(dir, sizeof dir, "noreplace");
+    tu_mkdir_p(dir);
+    tu_path(path, sizeof path, "noreplace/out");
+    TU_OK(tc_output_open(&o, path, TC_WRITE_DEFAULT, NULL, 0, &err), &err);
+    write_text(path, "appeared meanwhile");
+    TU_EXPECT(TC_ERR_EXISTS, commit_text(o, "new", &err), &err);
+    assert_text(path, "appeared meanwhile");
+    const char *only[] = {"out", NULL};
+    assert_true(tu_dir_is(dir, only));
+    /* and with nothing there, the same call publishes */
+    unlink(path);
+    TU_OK(tc_output_open(&o, path, TC_WRITE_DEFAULT, NULL, 0, &err), &err);
+    TU_OK(commit_text(o, "new", &err), &err);
+    assert_text(path, "new");
+}
+
+/* An input that is linked to the target after the output was opened (with overwrite allowed)
+ * is found at publication and put back: the displaced entry is checked after the exchange. */
+static void test_output_same_file_at_publication(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], input[PATH_MAX], dir[PATH_MAX];
+    tc_error err;
+    tc_output *o = NULL;
+    tu_path(dir, sizeof dir, "samefile");
+    tu_mkdir_p(dir);
+    tu_path(path, sizeof path, "samefile/out");
+    tu_path(input, sizeof input, "samefile/in");
+    write_text(input, "input");
+    write_text(path, "old output");
+    const char *inputs[] = {input};
+    TU_OK(tc_output_open(&o, path, TC_WRITE_OVERWRITE, inputs, 1, &err), &err);
+    unlink(path);
+    assert_int_equal(link(input, path), 0); /* the target becomes the input */
+    TU_EXPECT(TC_ERR_SAME_FILE, commit_text(o, "new", &err), &err);
+    assert_text(path, "input");
+    assert_text(input, "input");
+    const char *both[] = {"in", "out", NULL};
+    assert_true(tu_dir_is(dir, both));
+    /* refused at once when the target already is the input, whatever the flags */
+    TU_EXPECT(TC_ERR_SAME_FILE, tc_output_open(&o, input, TC_WRITE_OVERWRITE, inputs, 1, &err),
+              &err);
+    assert_null(o);
+    tc_writer *w = NULL;
+    TU_EXPECT(TC_ERR_SAME_FILE, tc_writer_create_ex(&w, path, 0, inputs, 1, &err), &err);
+    assert_null(w);
+    /* an ordinary file replaced with overwrite: the old contents go, no temporary stays */
+    unlink(path);
+    write_text(path, "old output");
+    TU_OK(tc_output_open(&o, path, TC_WRITE_OVERWRITE, inputs, 1, &err), &err);
+    TU_OK(commit_text(o, "new", &err), &err);
+    assert_text(path, "new");
+    assert_true(tu_dir_is(dir, both));
+}
+
 /* Writes ~2 MiB in a child under a file size limit of `limit` bytes; returns the first non-OK
  * code the child saw (or 0), via its exit status. */
 static int write_under_fsize_limit(const char *path, rlim_t limit)
@@ -928,6 +1018,8 @@ int main(void)
         cmocka_unit_test(test_disk_full_at_finish),
         cmocka_unit_test(test_read_only_directory),
         cmocka_unit_test(test_count_and_bytes),
+        cmocka_unit_test(test_output_noreplace_at_publication),
+        cmocka_unit_test(test_output_same_file_at_publication),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_tmp_cleanup();

@@ -319,6 +319,19 @@ static inline void bc_lz4_flip(tu_file *f)
     uint64_t e = tu_lz4_entry(f, 1, 2);
     tu_xor_byte(f, tu_fget(f, 1, TU_F_DATA_OFFSET, 8) + tu_get(f, e, 8), 0x40);
 }
+/* Block checksums alone: the block's stored checksum is wrong, or its bytes changed, while the
+ * index and data region checksums, the field table and the header are re-sealed. */
+static inline void bc_lz4_block_sum(tu_file *f)
+{
+    uint64_t e = tu_lz4_entry(f, 1, 2);
+    tu_put(f, e + 16, 8, tu_get(f, e + 16, 8) ^ 1);
+    tu_fix(f, TU_FIX_REGIONS | TU_FIX_FT | TU_FIX_HEADER);
+}
+static inline void bc_lz4_flip_resealed(tu_file *f)
+{
+    bc_lz4_flip(f);
+    tu_fix(f, TU_FIX_REGIONS | TU_FIX_FT | TU_FIX_HEADER);
+}
 static inline void bc_payload(tu_file *f)
 {
     tu_xor_byte(f, tu_fget(f, 0, TU_F_DATA_OFFSET, 8) + 17, 0x01); /* image sample 1 */
@@ -484,6 +497,8 @@ static inline const tu_badcase *tu_badcases(size_t *count)
         {"size-before-magic", "TRUNCATED", TU_BASE_PLAIN, bc_order_size_magic, NULL},
         {"version-before-header-size", "VERSION", TU_BASE_PLAIN, bc_order_version_header_size, NULL},
         {"empty-metadata-offset-past-eof", "REGION_BOUNDS", TU_BASE_PLAIN, bc_meta_empty_offset, NULL},
+        {"lz4-block-checksum-wrong-resealed", "verify-CHECKSUM", TU_BASE_LZ4, bc_lz4_block_sum, "block 2"},
+        {"lz4-block-byte-flipped-resealed", "verify-CHECKSUM", TU_BASE_LZ4, bc_lz4_flip_resealed, "block 2"},
     };
     *count = sizeof cases / sizeof cases[0];
     return cases;
