@@ -3,11 +3,13 @@ arrays it was written from, so each test compares what a framework sees with the
 
 Sample i is recognisable in every field: y[i] == i."""
 
-import os
+import unittest
 
 import numpy as np
 
 import tensorcache
+
+from . import tcfile
 
 N = 50
 
@@ -54,3 +56,17 @@ def corrupt_var_index(src, dst, sample=7):
 def check_epoch(test, ys, n=N):
     """Every sample exactly once."""
     test.assertEqual(sorted(int(y) for y in ys), list(range(n)))
+
+
+class CacheTest(unittest.TestCase):
+    """A test class with this module's cache written once: cls.path, cls.src, cls.tmp."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tcfile.TempDir()
+        cls.path = cls.tmp("fw.tc")
+        cls.src = write(cls.path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()

@@ -13,20 +13,10 @@ import torch
 
 import tensorcache
 
-from . import fwdata, tcfile
+from . import fwdata
 
 
-class DLPackTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tcfile.TempDir()
-        cls.path = cls.tmp("dl.tc")
-        cls.src = fwdata.write(cls.path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
+class DLPackTest(fwdata.CacheTest):
     def test_three_frameworks_same_bytes(self):
         with tensorcache.open(self.path) as c:
             for name in ("x", "u", "q"):

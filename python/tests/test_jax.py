@@ -17,17 +17,7 @@ from . import fwdata, tcfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-class JaxTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tcfile.TempDir()
-        cls.path = cls.tmp("jax.tc")
-        cls.src = fwdata.write(cls.path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
+class JaxTest(fwdata.CacheTest):
     def test_values_and_dtypes(self):
         got = {"x": [], "y": [], "h": [], "u": []}
         for b in jax_data.batches(self.path, 16, fields=list(got)):

@@ -10,17 +10,7 @@ from . import fwdata, tcfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-class KerasBackendsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tcfile.TempDir()
-        cls.path = cls.tmp("keras.tc")
-        fwdata.write(cls.path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
+class KerasBackendsTest(fwdata.CacheTest):
     def check(self, backend):
         r = tcfile.run_python(["-m", "tests.keras_check", self.path],
                               env_extra={"KERAS_BACKEND": backend}, timeout=300,

@@ -2,7 +2,6 @@
 dtypes, seeded per-epoch shuffles, ragged and padded variable fields, Keras Model.fit, and bad
 input raising tensorcache errors that name field and sample."""
 
-import os
 import unittest
 
 import numpy as np
@@ -11,20 +10,10 @@ import tensorflow as tf
 import tensorcache
 from tensorcache import tf_data
 
-from . import fwdata, tcfile
+from . import fwdata
 
 
-class TFDataTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tcfile.TempDir()
-        cls.path = cls.tmp("tf.tc")
-        cls.src = fwdata.write(cls.path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
+class TFDataTest(fwdata.CacheTest):
     def test_values_dtypes_static_shapes(self):
         ds = tf_data.dataset(self.path, ["x", "y", "h", "u", "q"], batch_size=10)
         spec = ds.element_spec
