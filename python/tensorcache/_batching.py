@@ -11,9 +11,16 @@ PyDataset workers copy in parallel. Without the native library the NumPy gather 
 (``np.take`` releases the GIL for its copy loop too, but not for its setup). The destination is
 64-byte aligned so that JAX and DLPack consumers take it without another copy.
 
-Order. With ``shuffle=True`` epoch e visits ``default_rng([seed, e]).permutation(N)``, so an
-epoch's order depends only on (seed, epoch): reproducible, every sample once per epoch, and
-the same in every framework. ``seed=None`` draws one seed per Batcher.
+Order. With ``shuffle=True`` epoch e visits the C batch engine's permutation
+(``tensorcache.shuffle_index(p, N, seed, e)`` for p = 0..N-1, computed here for all p at once by
+:func:`engine_order`), so an epoch's order depends only on (seed, epoch): reproducible, every
+sample once per epoch, the same in every framework and in ``tensorcache.Loader``. ``seed=None``
+draws one seed per Batcher.
+
+Two ways to get batches: ``gather(indices)`` (random access: tf.data's parallel map calls and
+Keras' PyDataset ask for batch b of epoch e) and ``epoch(e)`` (in order: jax_data), which runs
+``tensorcache.Loader``, the C engine whose threads fill batches ahead of the consumer, and copies
+each batch out of the engine's ring into buffers the caller owns.
 
 Variable-shape fields need a choice (``variable=``): "padded" pads each batch to its largest
 sample with ``pad_value``; "ragged" gives a list of arrays (tf_data makes a tf.RaggedTensor of
@@ -29,6 +36,42 @@ from ._errors import Error, InvalidArgumentError, WrongKindError
 
 VARIABLE_CHOICES = ("padded", "ragged")
 _ALIGN = 64
+_SHUFFLE_ROUNDS = 6
+
+
+def _mix64(x):
+    """splitmix64's finalizer of x + golden ratio (mix64 in lib/loader.c), on uint64 arrays."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def engine_order(n, seed, epoch):
+    """[tc_shuffle_index(p, n, seed, epoch) for p in range(n)] as an int64 array, vectorised:
+    the keyed 6-round Feistel network with cycle-walking that include/tensorcache.h defines
+    (test_batching checks it against the C function)."""
+    if n <= 1:
+        return np.zeros(n, np.int64)
+    bits = 2
+    while bits < 64 and (1 << bits) < n:
+        bits += 2
+    half = np.uint64(bits // 2)
+    mask = np.uint64((1 << (bits // 2)) - 1)
+    with np.errstate(over="ignore"):
+        base = _mix64(_mix64(np.uint64(seed)) + np.uint64(epoch))
+        keys = [_mix64(base + np.uint64(r)) for r in range(_SHUFFLE_ROUNDS)]
+    out = np.arange(n, dtype=np.uint64)
+    todo = np.arange(n)
+    while len(todo):
+        x = out[todo]
+        left, right = x >> half, x & mask
+        for k in keys:
+            left, right = right, left ^ (_mix64(right ^ k) & mask)
+        out[todo] = (left << half) | right
+        todo = todo[out[todo] >= np.uint64(n)]
+    return out.astype(np.int64)
 
 
 def open_source(source):
@@ -149,10 +192,10 @@ class Batcher:
         return -(-self.n // self.batch_size)
 
     def order(self, epoch=0):
-        """The sample order of `epoch` (int64 array of N sample numbers)."""
+        """The sample order of `epoch` (int64 array of N sample numbers): the C engine's."""
         if not self.shuffle:
             return np.arange(self.n, dtype=np.int64)
-        return np.random.default_rng([self.seed, int(epoch)]).permutation(self.n)
+        return engine_order(self.n, self.seed, int(epoch))
 
     def batch_indices(self, epoch, b, order=None):
         """Sample numbers of batch b of `epoch` (pass `order` to avoid recomputing it)."""
@@ -162,10 +205,28 @@ class Batcher:
         return order[b * self.batch_size:(b + 1) * self.batch_size]
 
     def epoch(self, epoch=0):
-        """The batches of one epoch, in order, as {name: ndarray} (or list for ragged)."""
-        order = self.order(epoch)
-        for b in range(len(self)):
-            yield self.gather(self.batch_indices(epoch, b, order))
+        """The batches of one epoch, in order, as {name: ndarray} (or list for ragged), from
+        the C engine (tensorcache.Loader) when libtensorcache is there."""
+        if self._native is None:
+            order = self.order(epoch)
+            for b in range(len(self)):
+                yield self.gather(self.batch_indices(epoch, b, order))
+            return
+        from .loader import Loader
+        with Loader(self.path, self.names, self.batch_size, shuffle=self.shuffle, seed=self.seed,
+                    drop_last=self.drop_last) as loader:
+            loader.set_epoch(epoch)
+            for batch in loader:
+                yield {f.name: self._own(f, batch[f.name]) for f in self.fields}
+
+    def _own(self, f, a):
+        """A batch field copied out of the engine's ring (reused for a later batch)."""
+        if f.variable:
+            return ([np.array(s) for s in a] if self.variable == "ragged"
+                    else self._pad(f, a))
+        out = aligned_empty(a.shape, a.dtype)
+        np.copyto(out, a)
+        return out
 
     # ---- data --------------------------------------------------------------------------------
     def batch_shape(self, f, static=True):
