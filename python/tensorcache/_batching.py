@@ -163,6 +163,7 @@ class Batcher:
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else int(seed)
         self.variable, self.pad_value = variable, pad_value
+        self._orders = {}
         self.n = len(self.cache)
         for f in self.fields:
             self._check_field(f)
@@ -192,10 +193,16 @@ class Batcher:
         return -(-self.n // self.batch_size)
 
     def order(self, epoch=0):
-        """The sample order of `epoch` (int64 array of N sample numbers): the C engine's."""
-        if not self.shuffle:
-            return np.arange(self.n, dtype=np.int64)
-        return engine_order(self.n, self.seed, int(epoch))
+        """The sample order of `epoch` (int64 array of N sample numbers): the C engine's.
+        The last two epochs' orders are kept (batch_indices asks once per batch)."""
+        epoch = int(epoch)
+        cached = self._orders.get(epoch)
+        if cached is None:
+            cached = (engine_order(self.n, self.seed, epoch) if self.shuffle
+                      else np.arange(self.n, dtype=np.int64))
+            self._orders = {k: v for k, v in self._orders.items() if k == epoch - 1}
+            self._orders[epoch] = cached
+        return cached
 
     def batch_indices(self, epoch, b, order=None):
         """Sample numbers of batch b of `epoch` (pass `order` to avoid recomputing it)."""
