@@ -234,7 +234,7 @@ class TorchLoader:
     - Tensors share the engine's ring buffers: they stay valid until the next batch is
       requested. copy=True gives tensors you own; pin_memory=True copies each batch into
       page-locked memory (when CUDA is available; otherwise it warns once and does nothing, as
-      DataLoader does). dtypes as to_tensor(): u16/u32/u64 are widened (a copy).
+      DataLoader does). dtypes as to_tensor(): native torch.uint16/uint32/uint64 and bfloat16.
     - Yields tuples in field order (dicts with as_dict=True); variable-shape fields are lists of
       tensors. A damaged sample raises tensorcache.FormatError with .field and .sample.
     - state_dict()/load_state_dict() resume mid-epoch exactly (with the engine's shuffle, or
