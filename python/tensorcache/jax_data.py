@@ -10,8 +10,9 @@
                               operations=[grain.Batch(128)], worker_count=2)
 
 ``batches`` takes each batch from tensorcache's Batcher (_batching.py: the order and data the
-TensorFlow and Keras adapters see), gathered by libtensorcache into a fresh 64-byte-aligned
-buffer, and hands that buffer to JAX through DLPack: on CPU the jax.Array uses it in place, so
+TensorFlow and Keras adapters and tensorcache.Loader see), gathered by libtensorcache into a fresh
+64-byte-aligned buffer (two batches ahead, in threads, without the GIL), and hands that buffer
+to JAX through DLPack: on CPU the jax.Array uses it in place, so
 the only copy is the gather itself (a view of the mapped file cannot be handed over: JAX asks for
 DLPack < 1.0, which has no read-only flag). ``device=`` puts batches on another device instead
 (one transfer).
