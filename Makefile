@@ -1,13 +1,15 @@
 # tensorcache - build, test, demo, install.
 #
 #   make            build/tensorcache, build/libtensorcache.a, build/libtensorcache.so
-#   make demo       pack Fashion-MNIST into caches and read every sample back
+#   make demo       Fashion-MNIST from PyTorch into one cache, read by Keras/TF, JAX and PyTorch
+#   make demo-c     the C-only demo: pack Fashion-MNIST with the command, read every sample back
 #   make test       unit tests (cmocka), end-to-end tests, Python tests, staged install,
 #                   corruption sweep, crash/out-of-space harness, bounded fuzzing
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (tests/fuzz/README.md)
 #   make bench      the benchmark harness (bench/README.md); not part of make test
 #   make sanitize   the C tests under ASan + UBSan
-#   make test-large a field larger than 4 GiB, written and read back (needs ~5 GB of disk)
+#   make test-large a field larger than 4 GiB, written and read back, and tf_data over a 2+ GiB
+#                   cache (needs ~5 GB of disk)
 #   make format-check  the C sources against .clang-format (not in make test yet)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install missing Debian packages (as root), or say what to run, and create the
@@ -56,7 +58,7 @@ TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEB_PKGS := gcc make pkg-config liblz4-dev libxxhash-dev zlib1g-dev libcmocka-dev \
             dataset-fashion-mnist clang libclang-rt-14-dev valgrind clang-format
 
-.PHONY: all deps deps-debian deps-venv test test-install test-c test-valgrind test-e2e test-python test-large demo sanitize install uninstall clean fuzz format-check
+.PHONY: all deps deps-debian deps-venv test test-install test-c test-valgrind test-e2e test-python test-large demo demo-c sanitize install uninstall clean fuzz format-check
 
 all: $(BUILD)/tensorcache $(BUILD)/libtensorcache.a $(BUILD)/libtensorcache.so $(BUILD)/tc-demo-check
 
@@ -142,21 +144,31 @@ test-python: all
 	@TENSORCACHE_LIB=$(abspath $(BUILD))/libtensorcache.so TC_BUILD=$(abspath $(BUILD)) \
 	  PYTHONPATH=$(abspath python) $(PYTHON) -m pytest -q -rfEs -p no:cacheprovider $(PYTEST_ARGS)
 
-# A field larger than 4 GiB through the C API (opt-in: ~5 GB of disk, under a minute).
+# A field larger than 4 GiB through the C API, and tf_data over a cache larger than 2 GiB
+# (opt-in: ~5 GB of disk, a few minutes).
 $(BUILD)/tests-large/large_field: tests/large/large_field.c $(BUILD)/libtensorcache.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtensorcache.a $(LDFLAGS) $(LIBS) $(TESTLIBS)
 
-test-large: $(BUILD)/tests-large/large_field
+test-large: $(BUILD)/tests-large/large_field $(BUILD)/libtensorcache.so
 	TC_TEST_TMP=$${TC_LARGE_DIR:-$(abspath $(BUILD))/tmp-large} $(BUILD)/tests-large/large_field
+	TENSORCACHE_LIB=$(abspath $(BUILD))/libtensorcache.so PYTHONPATH=$(abspath python) \
+	  TF_CPP_MIN_LOG_LEVEL=3 $(PYTHON) tests/large/tf_large.py $${TC_LARGE_DIR:-$(abspath $(BUILD))/tmp-large}
 
 sanitize:
 	$(MAKE) BUILD=build-san OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" test-c test-e2e
 
 # ---- demo ---------------------------------------------------------------------------------------
+# make demo: Fashion-MNIST from a PyTorch Dataset into one cache, read by Keras/TensorFlow, JAX
+# and PyTorch (tools/demo.py, under 3 minutes). make demo-c: the C-only path (pack with the
+# command, verify, read every sample back through libtensorcache).
 FMNIST ?= /usr/share/datasets/fashion-mnist
 demo: deps all
+	@TENSORCACHE_LIB=$(abspath $(BUILD))/libtensorcache.so PYTHONPATH=$(abspath python) \
+	  $(PYTHON) tools/demo.py $(abspath $(BUILD))/demo $(FMNIST)
+
+demo-c: deps all
 	@BUILD=$(abspath $(BUILD)) FMNIST=$(FMNIST) sh tools/demo.sh
 
 # ---- install ------------------------------------------------------------------------------------

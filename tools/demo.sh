@@ -1,5 +1,5 @@
 #!/bin/sh
-# tools/demo.sh - what `make demo` runs: packs Fashion-MNIST (gzipped IDX) into two caches,
+# tools/demo.sh - what `make demo-c` runs: packs Fashion-MNIST (gzipped IDX) into two caches,
 # describes and verifies them, then reads every sample back through libtensorcache and compares
 # it byte for byte with the IDX payload.
 #

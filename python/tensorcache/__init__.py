@@ -9,8 +9,10 @@ Reading needs NumPy and the standard library only::
         batch = c[[3, 1, 4, 1, 5]]   # {"image": (5, 28, 28, 1), "label": (5,)}: one gather
 
 Writing goes through libtensorcache (ctypes): :func:`pack`, :func:`pack_batches`,
-:func:`pack_torch`. Adapters: :mod:`tensorcache.torch_data` (PyTorch Dataset/DataLoader) and
-:mod:`tensorcache.tf_data` (tf.data). The file format is docs/FORMAT.md.
+:func:`pack_torch`. Adapters: :mod:`tensorcache.torch_data` (PyTorch Dataset/DataLoader),
+:mod:`tensorcache.tf_data` (tf.data), :mod:`tensorcache.keras_data` (Keras 3 PyDataset, any
+backend), :mod:`tensorcache.jax_data` (jax.Array batches, Grain source); ``cache.dlpack(name)``
+hands views to any DLPack consumer. The file format is docs/FORMAT.md.
 """
 
 from ._errors import (ERROR_CODES, Error, FormatError, InvalidArgumentError, NativeLibraryError,

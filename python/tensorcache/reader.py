@@ -343,6 +343,19 @@ class Field:
                     flat[pos] = block[idx[pos] - b * self._e.block_samples]
         return out
 
+    def dlpack(self, key=None):
+        """A DLPackView (``__dlpack__``/``__dlpack_device__``) of the whole field (key None), of
+        sample `key` (an int) or of range `key` (a slice); fixed-shape uncompressed fields for
+        the whole field and ranges. See _dlpack.py for read-only and copy rules."""
+        from ._dlpack import DLPackView
+        if key is None:
+            a, what = self.array, "field '%s'" % self.name
+        elif isinstance(key, slice):
+            a, what = self.array[key], "field '%s' samples %s" % (self.name, key)
+        else:
+            a, what = np.asarray(self.sample(key)), "field '%s' sample %d" % (self.name, key)
+        return DLPackView(a, self.dtype_name, what)
+
     def read_all(self):
         """The whole field as a new array (fixed-shape) or list of views (variable-shape)."""
         return self.gather(np.arange(self._n))
@@ -696,6 +709,10 @@ class Cache:
     def array(self, name):
         """Whole fixed-shape uncompressed field `name` as one read-only view (N, *shape)."""
         return self.field(name).array
+
+    def dlpack(self, name, key=None):
+        """``field(name).dlpack(key)``: a view for torch/jax/tf ``from_dlpack``."""
+        return self.field(name).dlpack(key)
 
     def sample(self, i, fields=None):
         """{name: sample i} for all fields (or the listed ones)."""

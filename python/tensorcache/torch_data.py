@@ -32,8 +32,8 @@ Fast batches. ``ds[list_of_indices]`` returns a whole batch with ONE NumPy gathe
 ``ds.loader(...)`` builds a DataLoader that hands the dataset whole index lists (a BatchSampler
 with ``batch_size=None``), so no per-sample ``__getitem__`` calls and no collate step.
 
-dtypes: torch 1.13 has no uint16/uint32/uint64: such fields are widened (u16 -> int32,
-u32 -> int64; u64 -> int64, refusing values >= 2**63). bf16 arrives as torch.bfloat16.
+dtypes: every cache dtype has its native tensor dtype (PyTorch 2.x): uint16/uint32/uint64 arrive
+as torch.uint16/uint32/uint64 (shared with the mapping, not widened), bf16 as torch.bfloat16.
 """
 
 import errno
@@ -49,24 +49,14 @@ from ._errors import RangeError, TCIOError
 
 __all__ = ["CacheDataset", "TorchLoader", "to_tensor"]
 
-_WIDEN = {np.dtype("<u2"): np.int32, np.dtype("<u4"): np.int64}
-
-
 def to_tensor(a, copy=False):
-    """A tensor for an ndarray (or NumPy scalar) from a cache, sharing memory where the dtype
-    allows it."""
+    """A tensor for an ndarray (or NumPy scalar) from a cache, sharing memory with it (a
+    read-only array is copied: PyTorch has no read-only tensors)."""
     a = np.asarray(a)
-    if a.dtype == np.dtype("V2"):  # bf16 bits
-        t = torch.from_numpy(np.array(a.view(np.int16), copy=copy))
-        return t.view(torch.bfloat16)
-    if a.dtype in _WIDEN:
-        return torch.from_numpy(a.astype(_WIDEN[a.dtype]))
-    if a.dtype == np.dtype("<u8"):
-        if a.size and int(a.max()) >= 1 << 63:
-            raise OverflowError("uint64 value >= 2**63 does not fit torch.int64")
-        return torch.from_numpy(a.astype(np.int64))
     if copy or not a.flags.writeable:
         a = a.copy()
+    if a.dtype == np.dtype("V2"):  # bf16 bits
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(a)
 
 
@@ -74,7 +64,8 @@ def to_tensor(a, copy=False):
 _SHARED_OK = {np.dtype(k): v for k, v in {
     "|b1": torch.bool, "|u1": torch.uint8, "|i1": torch.int8, "<i2": torch.int16,
     "<i4": torch.int32, "<i8": torch.int64, "<f2": torch.float16, "<f4": torch.float32,
-    "<f8": torch.float64}.items()}
+    "<f8": torch.float64, "<u2": torch.uint16, "<u4": torch.uint32,
+    "<u8": torch.uint64}.items()}
 
 
 def _gather_shared(field, idx):
@@ -243,7 +234,7 @@ class TorchLoader:
     - Tensors share the engine's ring buffers: they stay valid until the next batch is
       requested. copy=True gives tensors you own; pin_memory=True copies each batch into
       page-locked memory (when CUDA is available; otherwise it warns once and does nothing, as
-      DataLoader does). dtypes as to_tensor(): u16/u32/u64 are widened (a copy).
+      DataLoader does). dtypes as to_tensor(): native torch.uint16/uint32/uint64 and bfloat16.
     - Yields tuples in field order (dicts with as_dict=True); variable-shape fields are lists of
       tensors. A damaged sample raises tensorcache.FormatError with .field and .sample.
     - state_dict()/load_state_dict() resume mid-epoch exactly (with the engine's shuffle, or

@@ -1,86 +1,107 @@
-"""TensorFlow adapter. TensorFlow cannot be installed on the project's machines: the pipeline tests
-skip with the reason; the parts that need no TensorFlow (output signature, in-graph gather
-function) are tested everywhere."""
+"""TensorFlow adapter (tensorcache.tf_data): values equal the source bytes, static shapes and
+dtypes, seeded per-epoch shuffles, ragged and padded variable fields, Keras Model.fit, and bad
+input raising tensorcache errors that name field and sample."""
 
 import unittest
 
 import numpy as np
+import tensorflow as tf
 
 import tensorcache
 from tensorcache import tf_data
 
-from . import tcfile
-
-try:
-    import tensorflow as tf
-    _TF_REASON = None
-except ImportError as e:
-    tf = None
-    _TF_REASON = "tensorflow is not importable (%s); the tf.data pipeline is untested here" % e
+from . import fwdata
 
 
-class TFDataTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tcfile.TempDir()
-        cls.path = cls.tmp("tf.tc")
-        cls.x = np.arange(50 * 4 * 4 * 2, dtype=np.float32).reshape(50, 4, 4, 2)
-        cls.y = (np.arange(50) % 3).astype(np.int64)
-        cls.h = (np.arange(50, dtype=np.uint16) + 0x3F00).view("V2")
-        with tensorcache.Writer(cls.path) as w:
-            w.add_field("x", "f32", (4, 4, 2), layout="NHWC")
-            w.add_field("y", "i64", ())
-            w.add_field("h", "bf16", ())
-            w.add_field("v", "u8", (None,))
-            w.append_batch([cls.x, cls.y, cls.h, [np.ones(i % 3, np.uint8) for i in range(50)]])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def test_signature(self):
-        sig = tf_data.signature(self.path, ["x", "y", "h"])
-        self.assertEqual(sig, {"x": ((4, 4, 2), "float32"), "y": ((), "int64"),
-                               "h": ((), "bfloat16")})
-        sig = tf_data.signature(self.path, ["x", "y"], batch_size=8)
-        self.assertEqual(sig["x"], ((None, 4, 4, 2), "float32"))
-        sig = tf_data.signature(self.path, ["y"], batch_size=8, drop_remainder=True)
-        self.assertEqual(sig["y"], ((8,), "int64"))
-        self.assertEqual(tf_data.signature(self.path, ["v"])["v"], ((None,), "uint8"))
-        with self.assertRaises(tensorcache.WrongKindError):
-            tf_data.signature(self.path, ["v"], batch_size=4)
-
-    def test_gather_function(self):
-        g = tf_data.make_gather(self.path, ["x", "y", "h"])
-        x, y, h = g(np.array([4, 0, 49]))
-        np.testing.assert_array_equal(x, self.x[[4, 0, 49]])
-        np.testing.assert_array_equal(y, self.y[[4, 0, 49]])
-        self.assertEqual(h.dtype, np.uint16)  # bf16 bits travel as uint16, bitcast in-graph
-        np.testing.assert_array_equal(h, self.h[[4, 0, 49]].view(np.uint16))
-        x1, y1, h1 = g(np.int64(7))
-        np.testing.assert_array_equal(x1, self.x[7])
-        self.assertEqual(y1.shape, ())
-        self.assertTrue(x1.flags.writeable and x1.flags.c_contiguous)
-
-    @unittest.skipIf(tf is None, _TF_REASON)
-    def test_batched_shuffled_pipeline(self):  # pragma: no cover - needs TensorFlow
-        ds = tf_data.dataset(self.path, fields=["x", "y"], batch_size=16, shuffle=True, seed=1)
-        self.assertEqual(ds.element_spec["x"].shape.as_list(), [None, 4, 4, 2])
-        seen = []
+class TFDataTest(fwdata.CacheTest):
+    def test_values_dtypes_static_shapes(self):
+        ds = tf_data.dataset(self.path, ["x", "y", "h", "u", "q"], batch_size=10)
+        spec = ds.element_spec
+        self.assertEqual(spec["x"].shape.as_list(), [10, 4, 4, 2])  # 50 % 10 == 0: static
+        self.assertEqual({k: spec[k].dtype for k in spec},
+                         {"x": tf.float32, "y": tf.int32, "h": tf.bfloat16, "u": tf.uint16,
+                          "q": tf.uint64})
+        got = {k: [] for k in spec}
         for b in ds:
-            xb, yb = b["x"].numpy(), b["y"].numpy()
-            idx = (xb[:, 0, 0, 0] // 32).astype(int)
-            np.testing.assert_array_equal(xb, self.x[idx])
-            np.testing.assert_array_equal(yb, self.y[idx])
-            seen.extend(idx.tolist())
-        self.assertEqual(sorted(seen), list(range(50)))
+            for k in spec:
+                a = b[k]
+                got[k].append(tf.bitcast(a, tf.uint16).numpy() if k == "h" else a.numpy())
+        for k in spec:
+            want = self.src[k].view(np.uint16) if k == "h" else self.src[k]
+            self.assertEqual(np.concatenate(got[k]).tobytes(), want.tobytes(), k)
+        partial = tf_data.dataset(self.path, ["x"], batch_size=16)
+        self.assertEqual(partial.element_spec["x"].shape.as_list(), [None, 4, 4, 2])
+        self.assertEqual(len(partial), 4)
+        dropped = tf_data.dataset(self.path, ["x"], batch_size=16, drop_remainder=True)
+        self.assertEqual(dropped.element_spec["x"].shape.as_list(), [16, 4, 4, 2])
+        self.assertEqual(sum(1 for _ in dropped), 3)
 
-    @unittest.skipIf(tf is None, _TF_REASON)
-    def test_single_samples_and_bf16(self):  # pragma: no cover - needs TensorFlow
-        ds = tf_data.dataset(self.path, fields=["h", "v"], as_dict=False)
-        for i, (h, v) in enumerate(ds):
-            self.assertEqual(h.dtype, tf.bfloat16)
-            self.assertEqual(v.shape[0], i % 3)
+    def test_seeded_shuffle(self):
+        def epochs(seed, k=2):
+            ds = tf_data.dataset(self.path, ["x", "y"], batch_size=16, shuffle=True, seed=seed)
+            out = []
+            for _ in range(k):
+                ys, xs = [], []
+                for b in ds:
+                    ys.append(b["y"].numpy())
+                    xs.append(b["x"].numpy())
+                ys = np.concatenate(ys)
+                np.testing.assert_array_equal(np.concatenate(xs), self.src["x"][ys])
+                out.append(ys.tolist())
+            return out
+        a, b = epochs(7), epochs(7)
+        self.assertEqual(a, b)                 # same seed, same epochs
+        self.assertNotEqual(a[0], a[1])        # reshuffled each epoch
+        self.assertNotEqual(a[0], list(range(fwdata.N)))
+        for ys in a:
+            fwdata.check_epoch(self, ys)
+        self.assertNotEqual(epochs(8, 1)[0], a[0])
+
+    def test_variable_ragged_and_padded(self):
+        ds = tf_data.dataset(self.path, ["v", "y"], batch_size=8, variable="ragged")
+        rows = []
+        for b in ds:
+            self.assertIsInstance(b["v"], tf.RaggedTensor)
+            rows.extend(r.tolist() for r in b["v"].numpy())
+        self.assertEqual(rows, [v.tolist() for v in self.src["v"]])
+        ds = tf_data.dataset(self.path, ["v"], batch_size=8, variable="padded", pad_value=255)
+        b = next(iter(ds))["v"].numpy()
+        self.assertEqual(b.shape, (8, 4))
+        np.testing.assert_array_equal(b[1], [1, 1, 255, 255])
+
+    def test_keras_fit(self):
+        import keras
+        ds = tf_data.dataset(self.path, ["x", "y"], batch_size=10, shuffle=True, seed=0,
+                             as_dict=False)
+        model = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Flatten(),
+                                  keras.layers.Dense(50, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        hist = model.fit(ds, epochs=2, verbose=0)
+        self.assertEqual(len(hist.history["loss"]), 2)
+        self.assertTrue(np.isfinite(hist.history["loss"]).all())
+
+    def test_no_data_in_graph(self):
+        ds = tf_data.dataset(self.path, ["x", "y", "u"], batch_size=10)
+        graph = ds._as_serialized_graph().numpy()
+        self.assertNotIn(self.src["x"][3].tobytes(), graph)
+        self.assertNotIn(self.src["u"].tobytes()[:60], graph)
+
+    def test_bad_input_names_field_and_sample(self):
+        with self.assertRaises(tensorcache.NotFoundError) as cm:
+            tf_data.dataset(self.path, ["x", "nope"], batch_size=4)
+        self.assertIn("nope", str(cm.exception))
+        with self.assertRaises(tensorcache.WrongKindError) as cm:
+            tf_data.dataset(self.path, ["v"], batch_size=4)
+        self.assertIn("'v'", str(cm.exception))
+        self.assertIn("sample 0", str(cm.exception))
+        bad = fwdata.corrupt_var_index(self.path, self.tmp("bad.tc"), sample=7)
+        with self.assertRaises(tensorcache.FormatError) as cm:
+            tf_data.dataset(bad, ["v"], batch_size=4, variable="ragged")
+        self.assertEqual(cm.exception.code, "INDEX")
+        self.assertIn("'v'", str(cm.exception))
+        self.assertIn("7", str(cm.exception))
+        with self.assertRaises(tensorcache.InvalidArgumentError):
+            tf_data.dataset(self.path, ["v"], batch_size=4, variable="stretch")
 
 
 if __name__ == "__main__":

@@ -36,10 +36,10 @@ class TorchLoaderTest(unittest.TestCase):
         for x, y, u in loader:
             self.assertIsInstance(x, torch.Tensor)
             self.assertEqual(x.dtype, torch.float32)
-            self.assertEqual(u.dtype, torch.int32)  # widened, as to_tensor does
+            self.assertEqual(u.dtype, torch.uint16)  # native, as to_tensor gives it
             idx = y.numpy()
             np.testing.assert_array_equal(x.numpy(), self.x[idx])
-            np.testing.assert_array_equal(u.numpy(), self.u16[idx].astype(np.int32))
+            np.testing.assert_array_equal(u.numpy(), self.u16[idx])
             order += [int(i) for i in idx]
         return order
 
