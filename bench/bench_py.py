@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """bench_py.py - the Python half of `make bench` (bench/README.md explains every row).
 
     bench_py.py --dir DIR --out FILE [--size-gb X] [--repeats R] [--quick] [--only LIST]
@@ -14,7 +14,7 @@ Datasets: Fashion-MNIST (60000 x 28x28x1 uint8, from the Debian package) and a s
 (chunked, one sample per chunk: h5py's advice for random per-sample reads) and an LMDB
 environment (one key per sample), so every reader reads the same bytes.
 
-Runs in /usr/bin/python3 with PYTHONPATH pointing at python/ and TENSORCACHE_LIB at the built
+Runs in the project venv with PYTHONPATH pointing at python/ and TENSORCACHE_LIB at the built
 libtensorcache.so. Child processes (conversion memory, shared-memory readers) are this same
 script with a --child-* option, so each starts clean.
 """
@@ -22,7 +22,6 @@ script with a --child-* option, so each starts clean.
 import argparse
 import gc
 import gzip
-import json
 import mmap
 import os
 import shutil
@@ -33,6 +32,8 @@ import sys
 import time
 
 import numpy as np
+
+import epochs  # bench/epochs.py: eviction
 
 SELF = os.path.abspath(__file__)
 BATCH = 256
@@ -116,13 +117,7 @@ def evict(paths, method):
         with open("/proc/sys/vm/drop_caches", "w") as fh:
             fh.write("1\n")
     else:
-        for p in _files(paths):
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fdatasync(fd)
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
+        epochs.evict(list(_files(paths)))
     return resident_fraction(paths) < 0.01
 
 
@@ -491,134 +486,6 @@ def bench_gather(rec, ds_name, readers, n, sb, shape, reps, quick, cold_method):
                     rec.m("py.gather", case, rd.name, r, gbs, "GB/s")
 
 
-# ---- 2. DataLoader epochs -------------------------------------------------------------------------
-def bench_epoch(rec, ds_name, tc_path, images, labels, reps):
-    import torch
-    import torch.utils.data as tud
-    try:
-        from tensorcache.torch_data import CacheDataset
-    except ImportError as e:
-        rec.s("py.epoch", ds_name, "tensorcache.torch_data unavailable: %s" % e)
-        return
-    n = len(images)
-    sample_bytes = images[0].nbytes + labels[0].nbytes
-    tds = tud.TensorDataset(torch.from_numpy(images), torch.from_numpy(labels))
-    cds = CacheDataset(tc_path, fields=("image", "label"))
-
-    def epoch(loader):
-        t0 = now()
-        seen = 0
-        for x, y in loader:
-            seen += len(y)
-        t = now() - t0
-        if seen != n:
-            raise RuntimeError("epoch saw %d of %d samples" % (seen, n))
-        return t
-
-    for workers in (0, 2):
-        case = "%s/workers=%d" % (ds_name, workers)
-        for r in range(reps):
-            g = torch.Generator()
-            g.manual_seed(r)
-            runs = [("TensorDataset+DataLoader",
-                     lambda: tud.DataLoader(tds, batch_size=BATCH, shuffle=True,
-                                            num_workers=workers, generator=g)),
-                    ("tensorcache CacheDataset.loader",
-                     lambda: cds.loader(batch_size=BATCH, shuffle=True, num_workers=workers,
-                                        generator=g))]
-            for name, make in rotated(runs, r):
-                t = epoch(make())
-                rec.m("py.epoch", case, name, r, n / t, "samples/s")
-                rec.m("py.epoch_gbps", case, name, r, n * sample_bytes / t / 1e9, "GB/s")
-                gc.collect()
-
-
-# ---- 3. DataLoader -> cache conversion (child processes) -------------------------------------
-def _status():
-    d = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                k, v = line.split(":")
-                d[k] = int(v.split()[0]) * 1024
-    return d
-
-
-def child_convert(mode, n, out_path):
-    """Converts a DataLoader over n synthetic CHW uint8 images to NHWC on disk; prints JSON."""
-    import torch
-    import torch.utils.data as tud
-    import tensorcache
-
-    class Synth(tud.Dataset):
-        """Generates samples on the fly from a small pool: the source holds no dataset-sized
-        memory, so peak RSS measures the conversion alone."""
-
-        def __init__(self, n):
-            rng = np.random.default_rng(3)
-            self.pool = torch.from_numpy(rng.integers(0, 256, (16, 3, 224, 224), np.uint8))
-            self.n = n
-
-        def __len__(self):
-            return self.n
-
-        def __getitem__(self, i):
-            return self.pool[i % 16], i % 1000
-
-    loader = tud.DataLoader(Synth(n), batch_size=BATCH, shuffle=False, num_workers=0)
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as fh:  # resets VmHWM (peak RSS) to VmRSS
-        fh.write("5")
-    base = _status()["VmRSS"]
-    t0 = now()
-    if mode == "tensorcache":
-        tensorcache.pack_torch(loader, out_path, field_names=["image", "label"],
-                               layout={"image": "NCHW->NHWC"}, progress=False)
-    else:
-        # The classic recipe: iterate, .numpy(), concatenate in RAM, permute, save.
-        xs, ys = [], []
-        for x, y in loader:
-            xs.append(x.numpy())
-            ys.append(y.numpy())
-        images = np.concatenate(xs)
-        labels = np.concatenate(ys)
-        del xs, ys
-        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
-        with open(out_path, "wb") as fh:
-            np.save(fh, images)
-            np.save(fh, labels)
-            fh.flush()
-            os.fsync(fh.fileno())  # tensorcache's writer fsyncs too: compare durable writes
-    t = now() - t0
-    st = _status()
-    print(json.dumps({"seconds": t, "base_rss": base, "peak_rss": st["VmHWM"],
-                      "bytes": n * 3 * 224 * 224 + n * 8}))
-
-
-def bench_convert(rec, d, size_gb, reps):
-    sb = 3 * 224 * 224
-    n_large = max(2 * BATCH, int(size_gb * 1e9 // sb))
-    sizes = [("half", n_large // 2), ("full", n_large)]
-    rec.i("conv_samples", n_large)
-    rec.i("conv_batch_bytes", BATCH * sb)
-    env = dict(os.environ)
-    for r in range(reps):
-        for tag, n in sizes:
-            for mode in rotated(["tensorcache", "classic"], r):
-                out = os.path.join(d, "conv-%s.%s" % (mode, "tc" if mode == "tensorcache" else "npy"))
-                p = subprocess.run([sys.executable, SELF, "--child-convert", mode, str(n), out],
-                                   env=env, stdout=subprocess.PIPE, check=True)
-                res = json.loads(p.stdout.decode().strip().splitlines()[-1])
-                os.unlink(out)
-                name = "tensorcache.pack_torch" if mode == "tensorcache" else \
-                    "classic (.numpy+concatenate+save)"
-                case = "image224/%s" % tag
-                rec.m("py.convert_time", case, name, r, res["bytes"] / res["seconds"] / 1e9,
-                      "GB/s")
-                extra = max(0, res["peak_rss"] - res["base_rss"])
-                rec.m("py.convert_rss", case, name, r, extra / 1e6, "MB")
-
-
 # ---- 4. shared memory: K readers, total PSS -------------------------------------------------------
 def _pss(pid):
     with open("/proc/%d/smaps_rollup" % pid) as fh:
@@ -713,14 +580,15 @@ def bench_warm(rec, warm_cmd, path, reps, cold_method):
 # ---- main ------------------------------------------------------------------------------------
 def peers_available(rec):
     peers = {}
-    for mod, pkg in (("h5py", "python3-h5py"), ("lmdb", "python3-lmdb")):
+    for mod in ("h5py", "lmdb"):
         try:
             m = __import__(mod)
             peers[mod] = getattr(m, "__version__", "?")
             rec.i("peer_" + mod, peers[mod])
         except ImportError:
-            rec.i("peer_" + mod, "missing (apt-get install %s)" % pkg)
-            progress("%s is not installed: its rows are skipped (apt-get install %s)" % (mod, pkg))
+            rec.i("peer_" + mod, "not in the project venv (the epoch table measures it, "
+                  "from the bench venv)")
+            progress("%s is not in the project venv: its micro rows are skipped" % mod)
     return peers
 
 
@@ -753,9 +621,6 @@ def run_dataset(rec, args, name, images, labels, peers):
         progress("%s: random batch gather (hot%s)" % (name, ", cold" if args.cold_method else ""))
         bench_gather(rec, name, readers, len(images), sb, shape, reps, args.quick,
                      args.cold_method)
-    if wanted(args.only, "epoch"):
-        progress("%s: DataLoader epochs" % name)
-        bench_epoch(rec, name, paths["tc"], images, labels, min(reps, 5))
     return paths
 
 
@@ -770,12 +635,8 @@ def main():
     ap.add_argument("--fmnist", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--cold-method", default="")
     ap.add_argument("--warm-cmd", default="")
-    ap.add_argument("--child-convert", nargs=3)
     ap.add_argument("--child-reader", nargs=3)
     args = ap.parse_args()
-    if args.child_convert:
-        mode, n, out = args.child_convert
-        return child_convert(mode, int(n), out)
     if args.child_reader:
         return child_reader(*args.child_reader)
 
@@ -817,10 +678,6 @@ def main():
         bench_warm(rec, args.warm_cmd.split(), paths["tc"], args.repeats, args.cold_method)
     for p in paths.values():
         shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
-    if wanted(args.only, "convert"):
-        conv_gb = min(args.size_gb, 0.2 if args.quick else 1.0)
-        progress("DataLoader -> cache conversion vs the classic recipe (%.2f GB)" % conv_gb)
-        bench_convert(rec, args.dir, conv_gb, min(args.repeats, 3))
     return 0
 
 

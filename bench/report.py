@@ -17,6 +17,9 @@ import statistics
 import sys
 from collections import OrderedDict, defaultdict
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import epoch_report  # noqa: E402
+
 
 # ---- loading ---------------------------------------------------------------------------------
 def load(path):
@@ -68,7 +71,7 @@ def has(meas, key):
 
 
 def build_rows(meas):
-    R = []
+    R = epoch_report.rows(Row)(meas)
     C = "C library (libtensorcache)"
     # open vs N
     open_cases = sorted(cases_of(meas, "c.open"), key=lambda c: float(c.split("=")[1]))
@@ -145,7 +148,7 @@ def build_rows(meas):
         R.append(Row(C, "resident after warm (mincore), %s" % c,
                      ("c.warm_resident", c, "tensorcache warm"), None, (">=", 99.9, "value")))
 
-    P = "Python (/usr/bin/python3)"
+    P = "Python micro-benchmarks (project venv)"
     for c in cases_of(meas, "py.view"):
         tc = ("py.view", c, "tensorcache")
         R.append(Row(P, "single view, %s: vs np.memmap" % c, tc, ("py.view", c, "np.memmap (.npy)"),
@@ -171,31 +174,6 @@ def build_rows(meas):
         if has(meas, ref):
             R.append(Row(P, "(reference) in-memory np.take(out=) with the default mode='raise', %s" % c,
                          ref, ("py.gather", c, "ndarray (in memory)")))
-    for c in cases_of(meas, "py.epoch"):
-        R.append(Row(P, "DataLoader epoch, %s" % c, ("py.epoch", c, "tensorcache CacheDataset.loader"),
-                     ("py.epoch", c, "TensorDataset+DataLoader"), (">=", 10.0, "ratio"),
-                     key="py_epoch"))
-    for c in cases_of(meas, "py.epoch_gbps"):
-        ds = c.split("/")[0]
-        lim = ("py.gather", "%s/b256/hot/new-array" % ds, "ndarray (in memory)")
-        if c.endswith("workers=0") and has(meas, lim):
-            R.append(Row(P, "DataLoader epoch vs the in-memory gather limit (GB/s), %s" % c,
-                         ("py.epoch_gbps", c, "tensorcache CacheDataset.loader"), lim))
-    tcc = "tensorcache.pack_torch"
-    cls = "classic (.numpy+concatenate+save)"
-    for c in cases_of(meas, "py.convert_time"):
-        R.append(Row(P, "DataLoader -> file conversion time, %s" % c,
-                     ("py.convert_time", c, tcc), ("py.convert_time", c, cls)))
-    for c in cases_of(meas, "py.convert_rss"):
-        R.append(Row(P, "conversion peak extra RSS, %s" % c, ("py.convert_rss", c, tcc),
-                     ("py.convert_rss", c, cls)))
-    if has(meas, ("py.convert_rss", "image224/full", tcc)) and \
-            has(meas, ("py.convert_rss", "image224/half", tcc)):
-        R.append(Row(P, "conversion memory is O(batch): peak RSS, N vs N/2",
-                     ("py.convert_rss", "image224/full", tcc), ("py.convert_rss", "image224/half", tcc),
-                     ("<=", 1.25, "ratio"), key="conv_obatch"))
-        R.append(Row(P, "(reference) classic recipe peak RSS, N vs N/2",
-                     ("py.convert_rss", "image224/full", cls), ("py.convert_rss", "image224/half", cls)))
     for c in cases_of(meas, "py.pss"):
         R.append(Row(P, "total PSS of K readers (x one copy), %s" % c,
                      ("py.pss", c, "tensorcache (K mappings)"), ("py.pss", c, "np.load (K copies)"),
@@ -292,29 +270,23 @@ EXPLAIN = {
                          "so mode='clip' is safe and removes the extra copy. new-array on small "
                          "samples: the remaining few per cent are Field.gather's per-call "
                          "checks (a few microseconds against a ~20 microsecond gather).",
-    "py_epoch": "The speed-up over TensorDataset comes from replacing batch_size per-sample "
-                "__getitem__ calls and a collate by one gather per field. It is largest for small "
-                "samples, where the cache loader's own per-batch Python work (BatchSampler lists "
-                "of Python ints, index conversion) is now the limit; for 224x224x3 images both "
-                "loaders are bound by copying the bytes into a freshly allocated batch (see the "
-                "epoch vs gather-limit row), so 10x is beyond the hardware there. With workers, "
-                "every batch of either loader is copied into a new shared-memory segment and sent "
-                "to the main process, and workers start anew each epoch: that cost is the same "
-                "for both loaders and dominates the epoch.",
     "open_growth": "Open validates the header and field table only (O(fields)); growth with N "
                    "would mean per-sample work at open.",
     "pss": "Mapped file pages are shared: K readers' PSS adds up to one copy of the data.",
-    "conv_obatch": "The writer streams: memory is a few batches, independent of N.",
 }
+EXPLAIN.update(epoch_report.EXPLAIN)
 
 
 EXPLAIN_TITLE = {
     "view_tc_sample": "tc_sample",
     "py_gather_ndarray": "Python batch gather",
-    "py_epoch": "DataLoader epochs",
+    "ep_memcpy": "epoch vs memcpy",
+    "ep_pread": "cold epoch vs parallel pread",
+    "ep_tds": "epoch vs TensorDataset",
+    "ep_peer": "epoch vs peers",
+    "ep_amp": "read amplification",
     "open_growth": "open",
     "pss": "PSS",
-    "conv_obatch": "conversion memory",
 }
 
 
@@ -382,8 +354,10 @@ def machine_lines(info):
 
 def write_md(path, rows, evals, info, skips):
     L = ["# tensorcache benchmark results", ""]
-    L.append("Generated by `make bench` (bench/README.md explains how to run it and how to read "
-             "this table).")
+    L.append("Generated by `make bench` from commit **%s** (bench/README.md explains how to run "
+             "it and how to read this table)." % info.get("git", "unknown"))
+    if info.get("quick") == "1":
+        L += ["", "**BENCH_QUICK=1 smoke run: small sets, few repeats. Not figures to quote.**"]
     L += ["", "## Machine", ""] + machine_lines(info)
     L += ["", "## How to read this table", "",
           "Each figure is the median over repeats, with the min–max range in parentheses. "
@@ -393,6 +367,15 @@ def write_md(path, rows, evals, info, skips):
           "higher is better; PSS is total proportional set size divided by the bytes of one "
           "copy of the data. A target is checked against the median; a MISS says by how much.",
           ""]
+    ep = epoch_report.table(*_reload(info))
+    if ep:
+        L += ["", "## Epoch table: every loader on the same data, same batch size", "",
+              "Medians over repeats; each loader ran in its own processes (peak RSS is "
+              "getrusage's in those processes). *hot*: the files in the page cache; *cold*: "
+              "evicted by posix_fadvise(DONTNEED) just before the loader was made, checked with "
+              "mincore (last column: fraction of pages still resident). Read amplification: "
+              "/proc/self/io read_bytes during the cold epoch / bytes delivered. Plot: "
+              "latest-epochs.png."] + ep
     section = None
     for row, ev in zip(rows, evals):
         if row.section != section:
@@ -546,14 +529,25 @@ def write_png(path, rows, evals, meas):
     return None
 
 
+_LOADED = {}
+
+
+def _reload(info):
+    """The records behind `info` (write_md's signature predates the epoch table)."""
+    meas, skips = _LOADED[id(info)]
+    return meas, info, skips
+
+
 def render(raw_path, outdir):
     meas, units, info, skips = load(raw_path)
+    _LOADED[id(info)] = (meas, skips)
     rows = build_rows(meas)
     evals = [evaluate(r, meas, units) for r in rows]
     text = write_md(os.path.join(outdir, "latest.md"), rows, evals, info, skips)
     write_csv(os.path.join(outdir, "latest.csv"), rows, evals)
     note = write_png(os.path.join(outdir, "latest.png"), rows, evals, meas)
-    return text, note
+    note2 = epoch_report.plot(os.path.join(outdir, "latest-epochs.png"), meas, info)
+    return text, "; ".join(n for n in (note, note2) if n)
 
 
 def main():

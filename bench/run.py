@@ -6,7 +6,12 @@ benchmarks, then bench/report.py. See bench/README.md.
            [--only LIST]
 
 LIST (comma-separated) picks benchmarks: c (all C), py (all Python), or single ones: pack, open,
-view, gather, scan, lz4, verify (C); pyview, pygather, epoch, convert, pss, warm (Python).
+view, gather, scan, lz4, verify (C); pyview, pygather, pss, warm (Python micro-benchmarks);
+epochs (the epoch table: tensorcache, the peers, the limits); frameworks (issue 9's measures).
+
+A full run refuses a tree with uncommitted changes (results must name the commit they came
+from) unless BENCH_ALLOW_DIRTY=1, and then says DIRTY in the results. --quick runs are marked
+as smoke runs.
 """
 
 import argparse
@@ -21,8 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 C_BENCHES = ["pack", "open", "view", "gather", "scan", "lz4", "verify"]
-PY_BENCHES = {"pyview": "view", "pygather": "gather", "epoch": "epoch", "convert": "convert",
-              "pss": "pss", "warm": "warm"}
+PY_BENCHES = {"pyview": "view", "pygather": "gather", "pss": "pss", "warm": "warm"}
+STAGES = ["epochs", "frameworks"]
 
 
 def sh(cmd):
@@ -68,10 +73,8 @@ def machine_info(bench_dir):
     facts["compiler"] = sh([os.environ.get("CC", "cc"), "--version"]).splitlines()[0:1]
     facts["compiler"] = facts["compiler"][0] if facts["compiler"] else "?"
     facts["python"] = "%s %s" % (sys.executable, platform.python_version())
-    rev = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
-    if rev:
-        dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
-        facts["git"] = rev + (" (with uncommitted changes)" if dirty else "")
+    rev, dirty = git_state()
+    facts["git"] = rev + (" DIRTY (uncommitted changes: not a result to commit)" if dirty else "")
     facts["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     facts["load_start"] = " ".join("%.2f" % x for x in os.getloadavg())
     return facts
@@ -83,26 +86,13 @@ def write_info(path, facts):
             fh.write("i,%s,%s\n" % (k, str(v).replace(",", ";")))
 
 
-def ensure_peers():
-    """h5py, lmdb, matplotlib from Debian: install when root and missing, else say so."""
-    missing = []
-    for mod, pkg in (("h5py", "python3-h5py"), ("lmdb", "python3-lmdb"),
-                     ("matplotlib", "python3-matplotlib")):
-        if subprocess.run([sys.executable, "-c", "import " + mod],
-                          stderr=subprocess.DEVNULL).returncode != 0:
-            missing.append(pkg)
-    if not missing:
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("bench: installing %s (Debian)" % " ".join(missing), flush=True)
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        ok = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends"]
-                            + missing, env=env, stdout=subprocess.DEVNULL).returncode == 0
-        if ok:
-            return
-        print("bench: apt-get install failed", flush=True)
-    print("bench: %s missing: those rows are skipped (run: apt-get install %s)"
-          % (", ".join(missing), " ".join(missing)), flush=True)
+def git_state():
+    """(short commit, dirty?) of the tree the bench runs from; ("unknown", True) outside git."""
+    rev = sh(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"])
+    if not rev:
+        return "unknown", True
+    dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
+    return rev, bool(dirty)
 
 
 def main():
@@ -115,22 +105,33 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="")
     ap.add_argument("--fmnist", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--bench-python", default="")
     args = ap.parse_args()
+    rev, dirty = git_state()
+    if dirty and not args.quick and os.environ.get("BENCH_ALLOW_DIRTY") != "1":
+        sys.exit("bench: the tree has uncommitted changes; results must come from a commit. "
+                 "Commit first (or BENCH_ALLOW_DIRTY=1 to run anyway: the results say DIRTY).")
     build = os.path.abspath(args.build)
-    size = args.size_gb if args.size_gb else (0.25 if args.quick else 2.0)
+    size = args.size_gb if args.size_gb else (0.25 if args.quick else 1.0)
     reps = args.repeats if args.repeats else (3 if args.quick else 5)
     bench_dir = os.path.abspath(args.dir or os.path.join(build, "bench-data"))
     os.makedirs(bench_dir, exist_ok=True)
     os.makedirs(args.results, exist_ok=True)
     free = shutil.disk_usage(bench_dir).free / 1e9
-    need = size * 6 + 1  # the synthetic set in five formats plus a copy, at most
+    need = size * 6 + 8  # micro: the set in five formats plus a copy; epochs: 3 GB in two
     if free < need:
         sys.exit("bench: %s has %.0f GB free; %.0f GB are needed for a %.2f GB set "
                  "(lower BENCH_SIZE_GB or set BENCH_DIR)" % (bench_dir, free, need, size))
 
     only = [x for x in args.only.split(",") if x]
+    if args.quick and not only:
+        only = ["gather", "scan"] + STAGES   # the smoke run: a little C, then the new tables
     c_only = [b for b in C_BENCHES if not only or "c" in only or b in only]
-    py_only = [v for k, v in PY_BENCHES.items() if not only or "py" in only or k in only]
+    # By default only pss and warm of the Python micro-benchmarks: the epoch table measures
+    # gathers as loaders use them (pyview, pygather: BENCH_ONLY=py or by name).
+    py_only = [v for k, v in PY_BENCHES.items()
+               if (not only and k in ("pss", "warm")) or "py" in only or k in only]
+    stages = [x for x in STAGES if not only or x in only]
 
     raw = os.path.join(args.results, "latest-raw.csv.tmp")
     if os.path.exists(raw):
@@ -139,6 +140,7 @@ def main():
     facts = machine_info(bench_dir)
     facts["size_gb"] = "%g" % size
     facts["repeats"] = str(reps)
+    facts["quick"] = "1" if args.quick else "0"
     write_info(raw, facts)
     print("bench: %s, %s, %s, %s" % (facts["cpu"], facts["cores"], facts.get("memory", "?"),
                                      facts["kernel"]), flush=True)
@@ -162,7 +164,6 @@ def main():
             if line.startswith("i,cold_method,"):
                 cold_method = line.strip().split(",", 2)[2]
     if py_only:
-        ensure_peers()
         print("bench: Python ...", flush=True)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.path.join(ROOT, "python") + (
@@ -185,6 +186,21 @@ def main():
             cmd.append("--quick")
         if subprocess.run(cmd, env=env).returncode != 0:
             failed.append("bench_py.py")
+    bench_py = args.bench_python if args.bench_python and os.path.exists(args.bench_python) else ""
+    env = dict(os.environ)
+    for stage in stages:
+        print("bench: %s ..." % stage, flush=True)
+        cmd = [sys.executable, os.path.join(HERE, stage + ".py"), "--dir", bench_dir, "--out", raw,
+               "--build", build, "--repeats", str(1 if args.quick else 3)]
+        if stage == "epochs":
+            cmd += ["--bench-python", bench_py]
+            if args.quick:  # a smoke run: both venvs, the limits, a cold epoch; within ~60 s
+                cmd += ["--datasets", "fmnist",
+                        "--only-peers", "tensorcache,tensordataset,memmap,lmdb"]
+        if args.quick:
+            cmd.append("--quick")
+        if subprocess.run(cmd, env=env).returncode != 0:
+            failed.append(stage + ".py")
     with open(raw, "a") as fh:
         for f in failed:
             fh.write("s,%s,all,failed (see its error output above): its remaining rows are missing\n"
@@ -193,13 +209,9 @@ def main():
         fh.write("i,load_end,%s\n" % " ".join("%.2f" % x for x in os.getloadavg()))
     final_raw = os.path.join(args.results, "latest-raw.csv")
     os.replace(raw, final_raw)
-    sys.path.insert(0, HERE)
-    import report
-    text, note = report.render(final_raw, args.results)
-    print()
-    print(text)
-    if note:
-        print("bench: " + note)
+    # The report needs matplotlib for the plots: the bench venv has it, the project venv not.
+    render_py = bench_py or sys.executable
+    subprocess.run([render_py, os.path.join(HERE, "report.py"), final_raw, args.results])
     print("bench: wrote %s/latest.md, latest.csv, latest.png, latest-raw.csv (%.0f s)"
           % (args.results, time.monotonic() - t0))
     if failed:
